@@ -1,0 +1,114 @@
+"""`pifexp <command> [overrides]`: a small dispatcher in front of one Hydra app per command.
+
+Hydra has no subcommands; the first words pick the command and its primary config
+(`configs/<config>.yaml`), the rest goes to Hydra unchanged, so overrides, `--help`, `-m` multirun
+and launchers behave as every Hydra user expects.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from pifexp.errors import PifexpError
+
+
+@dataclass(frozen=True)
+class Command:
+    words: tuple[str, ...]
+    config_name: str
+    target: str  # "module:function", imported only when the command runs
+    help: str
+
+
+COMMANDS = (
+    Command(
+        ("data", "check"),
+        "data_check",
+        "pifexp.data.check:check_command",
+        "read and validate a cohort (manifest + NIfTI files), report it and build its cache",
+    ),
+    Command(
+        ("data", "synth"),
+        "data_synth",
+        "pifexp.data.synthetic:synth_command",
+        "write a synthetic MNI-space cohort (NIfTI files, manifest, effect map)",
+    ),
+    Command(
+        ("model", "summary"),
+        "model_summary",
+        "pifexp.models.summary:summary_command",
+        "print a network's layers, output shapes and parameter counts",
+    ),
+)
+
+
+def config_dir() -> Path:
+    """The Hydra configs: inside the installed package (wheel) or at the top of the checkout."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "configs", package.parent / "configs"):
+        if candidate.is_dir():
+            return candidate
+    raise PifexpError(f"pifexp's configs are missing (looked in {package} and {package.parent})")
+
+
+def usage() -> str:
+    width = max(len(" ".join(c.words)) for c in COMMANDS)
+    lines = [
+        "usage: pifexp <command> [key=value overrides] [--help] [-m]",
+        "",
+        "commands:",
+        *(f"  {' '.join(c.words):<{width}}  {c.help}" for c in COMMANDS),
+        "",
+        "`pifexp <command> --help` shows the command's config and override groups.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    command = next((c for c in COMMANDS if tuple(args[: len(c.words)]) == c.words), None)
+    if command is None:
+        print(f"pifexp: error: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    return run_command(command, args[len(command.words) :])
+
+
+def run_command(command: Command, overrides: list[str]) -> int:
+    module_name, function_name = command.target.split(":")
+    function: Callable[[DictConfig], object] = getattr(
+        importlib.import_module(module_name), function_name
+    )
+
+    def task(cfg: DictConfig) -> None:
+        try:
+            function(cfg)
+        except PifexpError as error:
+            print(f"pifexp: error: {error}", file=sys.stderr)
+            sys.exit(1)
+
+    app = hydra.main(
+        config_path=str(config_dir()), config_name=command.config_name, version_base="1.3"
+    )(task)
+    saved_argv = sys.argv
+    sys.argv = [f"pifexp {' '.join(command.words)}", *overrides]
+    try:
+        app()
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = saved_argv
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

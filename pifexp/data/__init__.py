@@ -1,0 +1,1 @@
+"""Cohorts: manifests, NIfTI loading and checks, cache, splits, augmentation, synthetic cohorts."""

@@ -1,0 +1,1 @@
+"""Repeats over seeds, the Table 1 batch, reports and plots."""
