@@ -78,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command = next((c for c in COMMANDS if tuple(args[: len(c.words)]) == c.words), None)
     if command is None:
-        print(f"pifexp: error: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr)
+        print(
+            f"pifexp: error: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr
+        )
         return 2
     return run_command(command, args[len(command.words) :])
 

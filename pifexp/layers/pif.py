@@ -1,7 +1,7 @@
 """The patch individual filter (PIF) layer of Eitel et al.
 
-Split the feature maps into a grid of patches, convolve every patch with its own filters (weights are
-shared inside a patch, never across patches) and put the patches back where they came from.
+Split the feature maps into a grid of patches, convolve every patch with its own filters (weights
+are shared inside a patch, never across patches) and put the patches back where they came from.
 
 All patches go through one grouped convolution: the patches become groups of channels, so the work
 is a single `conv3d` call plus two layout copies (split and reassemble), with no Python loop over
@@ -43,8 +43,8 @@ def overlap_grid(grid: Sequence[int]) -> tuple[int, int, int]:
 class PatchIndividualFilters3d(nn.Module):
     """Convolutions with weights shared only inside each patch of a fixed grid.
 
-    Input: (B, C_in, *input_shape). Each spatial dimension is zero-padded at its end to a multiple of
-    `patch_size`; the padded volume is cut into P = nD * nH * nW non-overlapping patches numbered
+    Input: (B, C_in, *input_shape). Each spatial dimension is zero-padded at its end to a multiple
+    of `patch_size`; the padded volume is cut into P = nD * nH * nW non-overlapping patches numbered
     row-major over (D, H, W). Patch p is convolved with `weight[p]` (P, C_out, C_in, k, k, k) and
     `bias[p]` (P, C_out); `stride` and `padding` act inside the patch (zero padding, never the
     neighbouring patch's voxels). Each patch gives an output of (d, h, w) voxels.
@@ -56,7 +56,7 @@ class PatchIndividualFilters3d(nn.Module):
     patch (patch_size // 2) in every dimension that has more than one patch, with their own
     `overlap_weight` / `overlap_bias`. Its P2 patches are numbered row-major like the main grid.
     Where they go:
-      - `reassemble=False`: after the main grid's patches on the patch axis, (B, C_out, P + P2, ...).
+      - `reassemble=False`: after the main grid's patches on the patch axis: (B, C_out, P+P2, ...).
       - `reassemble=True`: as C_out more channels, (B, 2*C_out, nD*d, nH*h, nW*w); the shifted
         patch's output sits half a patch output (d // 2, ...) further along each shifted dimension
         than the main patch with the same index, and uncovered places are zero.
@@ -101,7 +101,9 @@ class PatchIndividualFilters3d(nn.Module):
         self.num_overlap_patches = math.prod(overlap_grid(self.grid)) if overlap else 0
 
         k = kernel_size
-        self.weight = nn.Parameter(torch.empty(self.num_patches, out_channels, in_channels, k, k, k))
+        self.weight = nn.Parameter(
+            torch.empty(self.num_patches, out_channels, in_channels, k, k, k)
+        )
         self.bias = nn.Parameter(torch.empty(self.num_patches, out_channels)) if bias else None
         if overlap:
             self.overlap_weight = nn.Parameter(
@@ -189,8 +191,11 @@ def _split(x: torch.Tensor, grid: Sequence[int], patch: Sequence[int]) -> torch.
     blocks = x.reshape(batch, channels, nd, pd, nh, ph, nw, pw)
     # Channels-last patches: the single copy of the split lands directly in the layout that the
     # CPU (oneDNN) grouped convolution runs fastest on, forward and backward.
-    # (B, C, nD, pd, nH, ph, nW, pw) -> memory (B, pd, ph, pw, nD, nH, nW, C) -> (B, P*C, pd, ph, pw)
-    blocks = blocks.permute(0, 3, 5, 7, 2, 4, 6, 1).reshape(batch, pd, ph, pw, nd * nh * nw * channels)
+    # (B, C, nD, pd, nH, ph, nW, pw) -> memory (B, pd, ph, pw, nD, nH, nW, C)
+    #   -> viewed as (B, P*C, pd, ph, pw)
+    blocks = blocks.permute(0, 3, 5, 7, 2, 4, 6, 1).reshape(
+        batch, pd, ph, pw, nd * nh * nw * channels
+    )
     return blocks.permute(0, 4, 1, 2, 3)
 
 

@@ -1,0 +1,33 @@
+from pifexp.cli import main
+
+
+def test_help_lists_the_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("model summary", "data check", "data synth"):
+        assert command in out
+
+
+def test_unknown_command_is_one_line_and_exit_2(capsys):
+    assert main(["fly"]) == 2
+    assert "unknown command 'fly'" in capsys.readouterr().err
+
+
+def test_model_summary_prints_layers_and_total(capsys):
+    assert main(["model", "summary", "task=adni", "model=pif"]) == 0
+    out = capsys.readouterr().out
+    assert "PatchIndividualFilters3d" in out
+    assert "3x12x3x3x3" in out
+    assert "total parameters: 493,917" in out
+
+
+def test_model_summary_bad_override_fails(capsys):
+    assert main(["model", "summary", "task=nosuchtask"]) != 0
+    assert "nosuchtask" in capsys.readouterr().err
+
+
+def test_model_summary_bad_setting_is_one_line(capsys):
+    assert main(["model", "summary", "task=ukb", "model=baseline", "task.input_shape=[9,9,9]"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pifexp: error: ") and "model.features" in err
+    assert "Traceback" not in err
