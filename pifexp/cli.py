@@ -29,6 +29,12 @@ class Command:
 
 COMMANDS = (
     Command(
+        ("train",),
+        "train",
+        "pifexp.experiments.run:train_command",
+        "train and test a task x model cell over seeds (balanced accuracy, early stopping)",
+    ),
+    Command(
         ("data", "check"),
         "data_check",
         "pifexp.data.check:check_command",

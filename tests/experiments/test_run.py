@@ -1,0 +1,160 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from pifexp.cli import main
+from pifexp.models import build_model
+
+REQUIRED = ["seed", "balanced_accuracy", "early_stopping_epoch", "roc_auc", "sensitivity",
+            "specificity"]  # fmt: skip
+
+
+def train(overrides, run_dir, *extra):
+    return main(["train", "task=adni", "model=pif", *overrides, f"hydra.run.dir={run_dir}", *extra])
+
+
+def numbers(run_dir):
+    return pd.read_csv(run_dir / "results.csv").drop(columns="seconds")
+
+
+def test_train_writes_every_seed_and_the_tables(tiny_train_overrides, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train(tiny_train_overrides, run_dir) == 0
+    out = capsys.readouterr().out
+    assert "not the paper's data" in out  # the table row names its data source
+
+    results = pd.read_csv(run_dir / "results.csv")
+    assert set(REQUIRED) <= set(results.columns)
+    assert list(results.seed) == [0, 1]
+    assert results.balanced_accuracy.between(0, 1).all()
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert summary.balanced_accuracy_mean[0] == pytest.approx(results.balanced_accuracy.mean())
+    assert "synthetic" in summary.data_source[0]
+    assert "synthetic" in (run_dir / "summary.md").read_text()
+
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    assert cfg.task.input_shape == [32, 38, 32] and cfg.data.manifest.endswith("manifest.csv")
+    for seed in (0, 1):
+        seed_dir = run_dir / f"seed-{seed}"
+        split = json.loads((seed_dir / "split.json").read_text())
+        members = [set(split[name]) for name in ("train", "val", "test")]
+        assert all(members) and not (members[0] & members[1] or members[0] & members[2])
+        epochs = pd.read_csv(seed_dir / "epochs.csv")
+        assert list(epochs.columns) == ["epoch", "train_loss", "val_loss", "val_balanced_accuracy"]
+        metrics = json.loads((seed_dir / "metrics.json").read_text())
+        assert metrics["epochs_trained"] == len(epochs)
+        # early stopping with patience 1 from epoch 0: the stop comes one epoch after the best
+        assert metrics["early_stopping_epoch"] == epochs.epoch.iloc[-1]
+        state = torch.load(seed_dir / "best.pt", weights_only=True)
+        model = build_model(OmegaConf.to_container(cfg.model), cfg.task.input_shape)
+        model.load_state_dict(state)
+
+
+def test_the_same_command_gives_the_same_numbers_on_cpu(tiny_train_overrides, tmp_path):
+    assert train(tiny_train_overrides, tmp_path / "a") == 0
+    assert train(tiny_train_overrides, tmp_path / "b") == 0
+    pd.testing.assert_frame_equal(numbers(tmp_path / "a"), numbers(tmp_path / "b"))
+
+
+def test_rerun_skips_finished_seeds_and_redoes_an_interrupted_one(
+    tiny_train_overrides, tmp_path, capsys
+):
+    run_dir = tmp_path / "run"
+    assert train(tiny_train_overrides, run_dir) == 0
+    first = numbers(run_dir)
+    kept = (run_dir / "seed-0" / "best.pt").stat().st_mtime_ns
+    (run_dir / "seed-1" / "metrics.json").unlink()  # as if killed before seed 1 finished
+    capsys.readouterr()
+
+    assert train(tiny_train_overrides, run_dir) == 0
+    assert "seed 0: done earlier, skipped" in capsys.readouterr().out
+    assert (run_dir / "seed-0" / "best.pt").stat().st_mtime_ns == kept
+    assert (run_dir / "seed-1" / "metrics.json").exists()
+    pd.testing.assert_frame_equal(numbers(run_dir), first)
+
+
+def test_more_seeds_extend_a_finished_run(tiny_train_overrides, tmp_path):
+    run_dir = tmp_path / "run"
+    assert train(tiny_train_overrides, run_dir, "trainer.seeds=1") == 0
+    assert train(tiny_train_overrides, run_dir, "trainer.seeds=2") == 0
+    assert list(pd.read_csv(run_dir / "results.csv").seed) == [0, 1]
+
+
+def test_resuming_with_other_settings_is_refused(tiny_train_overrides, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train(tiny_train_overrides, run_dir, "trainer.seeds=1") == 0
+    before = (run_dir / "results.csv").read_bytes()
+    capsys.readouterr()
+    assert train(tiny_train_overrides, run_dir, "trainer.seeds=1", "trainer.lr=0.001") == 1
+    err = capsys.readouterr().err
+    assert "other settings" in err and "trainer.lr" in err and "Traceback" not in err
+    assert (run_dir / "results.csv").read_bytes() == before
+
+
+def test_multirun_sweep_gives_one_run_folder_each(tiny_train_overrides, tmp_path):
+    sweep = tmp_path / "sweep"
+    code = main(
+        ["train", "-m", "task=adni", "model=baseline,pif", "trainer.lr=1e-4,5e-5",
+         *tiny_train_overrides, "trainer.seeds=1", f"hydra.sweep.dir={sweep}"]
+    )  # fmt: skip
+    assert code == 0
+    runs = sorted(path.parent for path in sweep.glob("*/results.csv"))
+    assert len(runs) == 4
+    chosen = {
+        (OmegaConf.load(r / "config.yaml").model.name, OmegaConf.load(r / "config.yaml").trainer.lr)
+        for r in runs
+    }
+    assert chosen == {("baseline", 1e-4), ("baseline", 5e-5), ("pif", 1e-4), ("pif", 5e-5)}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.no_such_setting=1", "no_such_setting"),
+        ("trainer.device=tpu", "trainer.device='tpu'"),
+    ],
+)
+def test_bad_settings_fail_with_one_line(tiny_train_overrides, tmp_path, capsys, override, message):
+    assert train(tiny_train_overrides, tmp_path / "run", override) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_manifest_names_the_file(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "manifest.csv"
+    code = main(
+        ["train", "data=manifest", f"data.manifest={missing}", f"hydra.run.dir={tmp_path / 'run'}"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert str(missing) in err and "Traceback" not in err
+
+
+def test_a_partition_without_both_classes_is_an_error(tiny_train_overrides, tmp_path, capsys):
+    code = train(tiny_train_overrides, tmp_path / "run", "data.synthetic.n_subjects=4")
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pifexp: error: ") and "Traceback" not in err
+
+
+def test_scirep2021_protocol_searches_and_tests_the_winner(tiny_train_overrides, tmp_path):
+    run_dir = tmp_path / "run"
+    code = train(
+        tiny_train_overrides, run_dir, "protocol=scirep2021", "trainer.seeds=1",
+        "protocol.search.runs=2", "protocol.search.window=2", "trainer.ignore_before=0",
+        "trainer.max_epochs=3",
+    )  # fmt: skip
+    assert code == 0
+    search = pd.read_csv(run_dir / "seed-0" / "search.csv")
+    assert len(search) == 2 and set(search.batch_size) <= {4, 6, 12}
+    assert set(search.lr) <= {1e-4, 5e-5} and set(search.patience) <= {12, 16}
+    metrics = json.loads((run_dir / "seed-0" / "metrics.json").read_text())
+    winner = search.iloc[search.score.idxmax()]
+    assert metrics["early_stopping_epoch"] == winner.early_stopping_epoch
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    assert cfg.model.pif.overlap and cfg.model.activation == "elu"
+    assert cfg.protocol.name == "scirep2021"
+    assert "scirep2021" in (run_dir / "summary.md").read_text()
