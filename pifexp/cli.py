@@ -35,6 +35,18 @@ COMMANDS = (
         "train and test a task x model cell over seeds (balanced accuracy, early stopping)",
     ),
     Command(
+        ("table1",),
+        "table1",
+        "pifexp.experiments.table1:cell_command",
+        "run every cell of Table 1 (a Hydra multirun) and write its tables and figures",
+    ),
+    Command(
+        ("report",),
+        "report",
+        "pifexp.experiments.report:report_command",
+        "rebuild Table 1's tables and figures from run folders (dirs=[DIR,...]), no training",
+    ),
+    Command(
         ("data", "check"),
         "data_check",
         "pifexp.data.check:check_command",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,10 @@ def setting_name(subset: float) -> str:
     return "full" if subset >= 1 else "small"
 
 
-def apply_cell_settings(cfg: DictConfig) -> None:
+def apply_cell_settings(cfg: DictConfig, overridden: Collection[str] = ()) -> None:
     """With `protocol.cells` (paper2019), copy this cell's settings into trainer, model and
-    task.augment, so the saved config shows what was used."""
+    task.augment, so the saved config shows what was used. Settings named in `overridden` (given
+    on the command line) keep the value given there."""
     cells = cfg.protocol.get("cells")
     if not cells:
         return
@@ -32,17 +34,17 @@ def apply_cell_settings(cfg: DictConfig) -> None:
             f"protocol={cfg.protocol.name} has no settings for {cfg.task.name} / {cfg.model.name} "
             f"/ {setting} (protocol.cells.{cfg.task.name}.{cfg.model.name}.{setting})"
         )
-    for key in CELL_TRAINER_KEYS:
-        if cell.get(key) is not None:
-            cfg.trainer[key] = cell[key]
-    if cell.get("dropout") is not None:
-        cfg.model.dropout = cell.dropout
-    if cell.get("flip") is not None:
-        cfg.task.augment.flip_p = cfg.task.augment.flip_p if cell.flip else 0.0
+    updates = {f"trainer.{key}": cell.get(key) for key in CELL_TRAINER_KEYS}
+    updates["model.dropout"] = cell.get("dropout")
+    if cell.get("flip") is False:
+        updates["task.augment.flip_p"] = 0.0
     if cell.get("translate") is not None:
+        updates["task.augment.pif_shift"] = bool(cell.translate)
         if not cell.translate:
-            cfg.task.augment.shift = [0, 0]
-        cfg.task.augment.pif_shift = bool(cell.translate)
+            updates["task.augment.shift"] = [0, 0]
+    for key, value in updates.items():
+        if value is not None and key not in overridden:
+            OmegaConf.update(cfg, key, value)
 
 
 def search_runs(cfg: DictConfig, seed: int) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -317,14 +317,17 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     )
 
 
-def train(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
-    """Train and test every seed of the cell that `cfg` describes; returns results.csv's table."""
+def train(cfg: DictConfig, run_dir: Path, overridden: Collection[str] = ()) -> pd.DataFrame:
+    """Train and test every seed of the cell that `cfg` describes; returns results.csv's table.
+
+    `overridden`: the settings given on the command line, which a protocol's per-cell settings
+    leave as they are."""
     run_dir = Path(run_dir)
     trainer = cfg.trainer
     device = resolve_device(str(trainer.device))
     if trainer.num_threads:
         torch.set_num_threads(int(trainer.num_threads))
-    apply_cell_settings(cfg)
+    apply_cell_settings(cfg, overridden)
     if cfg.data.source == "synthetic":
         cfg.data.manifest = str(ensure_synthetic_cohort(cfg))
     prepare_run_dir(cfg, run_dir)
@@ -393,4 +396,6 @@ def _on_for_cuda(setting: Any, device: torch.device) -> bool:
 def train_command(cfg: DictConfig) -> pd.DataFrame:
     from hydra.core.hydra_config import HydraConfig
 
-    return train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    hydra_cfg = HydraConfig.get()
+    overridden = {override.split("=", 1)[0].lstrip("+~") for override in hydra_cfg.overrides.task}
+    return train(cfg, Path(hydra_cfg.runtime.output_dir), overridden)

@@ -17,7 +17,7 @@ from pifexp.errors import ConfigError, PifexpError
 from pifexp.training.early_stopping import EarlyStopping
 from pifexp.training.metrics import binary_metrics
 
-SELECTIONS = ("best_val_loss", "best_val_balanced_accuracy")
+SELECTIONS = ("best_val_loss", "best_val_balanced_accuracy", "last")
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (x (B, 1, D, H, W), y (B,)) on the device
 
 
@@ -96,9 +96,10 @@ def fit(
     """Train until early stopping (or `max_epochs`) and keep the state of the best epoch.
 
     `train_batches(epoch)` gives that epoch's (shuffled) training batches, `val_batches()` the
-    validation batches. The kept state is the early-stopping best epoch's (`best_val_loss`) or
-    that of the epoch with the highest validation balanced accuracy from `ignore_before` on
-    (`best_val_balanced_accuracy`, the later versions' checkpoint).
+    validation batches. The kept state is the early-stopping best epoch's (`best_val_loss`), that
+    of the epoch with the highest validation balanced accuracy from `ignore_before` on
+    (`best_val_balanced_accuracy`, the later versions' checkpoint), or the last epoch's (`last`,
+    the 2019 paper's: no checkpoint was restored).
     """
     if select not in SELECTIONS:
         raise ConfigError(f"protocol.selection={select!r} must be one of {', '.join(SELECTIONS)}")
@@ -126,6 +127,8 @@ def fit(
         stop = early_stopping.step(epoch, val_loss)
         if select == "best_val_loss":
             improved = early_stopping.best_epoch == epoch
+        elif select == "last":
+            improved = True
         else:
             improved = (
                 epoch >= early_stopping.ignore_before and row["val_balanced_accuracy"] > best_score

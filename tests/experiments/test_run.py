@@ -158,3 +158,23 @@ def test_scirep2021_protocol_searches_and_tests_the_winner(tiny_train_overrides,
     assert cfg.model.pif.overlap and cfg.model.activation == "elu"
     assert cfg.protocol.name == "scirep2021"
     assert "scirep2021" in (run_dir / "summary.md").read_text()
+
+
+def test_paper2019_protocol_applies_the_cells_settings(tiny_train_overrides, tmp_path):
+    run_dir = tmp_path / "run"
+    small = ["protocol=paper2019", "data.subset=0.5", "trainer.seeds=1", "trainer.max_epochs=2"]
+    # the tiny settings' patience and ignore_before are dropped, so the cell's apply
+    overrides = [
+        o for o in tiny_train_overrides if not o.startswith(("trainer.patience", "trainer.ignore"))
+    ]
+    assert train(overrides, run_dir, *small) == 0
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    # adni / pif / small in the 2019 notebooks: patience 12, ignore_before 20, flips only
+    assert (cfg.trainer.patience, cfg.trainer.ignore_before) == (12, 20)
+    # given on the command line: kept (the cell has batch 12 and 200 epochs)
+    assert (cfg.trainer.batch_size, cfg.trainer.max_epochs) == (4, 2)
+    assert cfg.task.augment.flip_p == 0.5 and not cfg.task.augment.pif_shift
+    assert cfg.protocol.selection == "last" and cfg.model.dropout == 0.3
+    assert "paper2019" in (run_dir / "summary.md").read_text()
+    metrics = json.loads((run_dir / "seed-0" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == metrics["early_stopping_epoch"]  # the last model is tested

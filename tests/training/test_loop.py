@@ -68,3 +68,15 @@ def test_unknown_selection_names_the_setting():
             model, lambda epoch: [], lambda: [], torch.optim.SGD(model.parameters(), lr=0.1),
             EarlyStopping(patience=1), max_epochs=1, augment=lambda x: x, select="last",
         )  # fmt: skip
+
+
+def test_fit_can_keep_the_last_epochs_state():
+    model = tiny_model()
+    train = separable_batches(0)
+    result = fit(
+        model, lambda epoch: train, lambda: train, torch.optim.SGD(model.parameters(), lr=0.05),
+        EarlyStopping(patience=2), max_epochs=4, augment=lambda x: x, select="last",
+    )  # fmt: skip
+    assert result.best_epoch == result.early_stopping_epoch == len(result.epochs) - 1
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(result.best_state[key], value)
