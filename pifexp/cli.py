@@ -25,6 +25,8 @@ class Command:
     config_name: str
     target: str  # "module:function", imported only when the command runs
     help: str
+    # the config key that takes the command's bare (not key=value) arguments as a list
+    positional: str | None = None
 
 
 COMMANDS = (
@@ -44,7 +46,8 @@ COMMANDS = (
         ("report",),
         "report",
         "pifexp.experiments.report:report_command",
-        "rebuild Table 1's tables and figures from run folders (dirs=[DIR,...]), no training",
+        "rebuild Table 1's tables and figures from run folders (pifexp report DIR...), no training",
+        positional="dirs",
     ),
     Command(
         ("data", "check"),
@@ -103,7 +106,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(command, args[len(command.words) :])
 
 
+def positional_to_override(command: Command, args: list[str]) -> list[str]:
+    """`pifexp report A B` -> `pifexp report dirs=[A,B]`: Hydra itself takes only key=value."""
+    if command.positional is None:
+        return args
+    bare = [a for a in args if "=" not in a and not a.startswith("-")]
+    if not bare:
+        return args
+    quoted = ",".join(_quote(value) for value in bare)
+    return [*(a for a in args if a not in bare), f"{command.positional}=[{quoted}]"]
+
+
+def _quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
 def run_command(command: Command, overrides: list[str]) -> int:
+    overrides = positional_to_override(command, overrides)
     module_name, function_name = command.target.split(":")
     function: Callable[[DictConfig], object] = getattr(
         importlib.import_module(module_name), function_name

@@ -31,3 +31,15 @@ def test_model_summary_bad_setting_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("pifexp: error: ") and "model.features" in err
     assert "Traceback" not in err
+
+
+def test_bare_arguments_become_the_commands_list_setting():
+    from pifexp.cli import COMMANDS, positional_to_override
+
+    report = next(c for c in COMMANDS if c.words == ("report",))
+    assert positional_to_override(report, ["runs/a", "it's", "out_dir=x"]) == [
+        "out_dir=x",
+        "dirs=['runs/a','it\\'s']",
+    ]
+    train = next(c for c in COMMANDS if c.words == ("train",))
+    assert positional_to_override(train, ["stray"]) == ["stray"]

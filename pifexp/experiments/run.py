@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Collection
@@ -70,6 +71,8 @@ def seed_everything(seed: int, device: torch.device, deterministic: bool) -> Non
     np.random.seed(seed)
     torch.manual_seed(seed)
     if device.type == "cuda":
+        if deterministic:  # cuBLAS needs this before its first deterministic call
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cudnn.deterministic = deterministic
         torch.use_deterministic_algorithms(deterministic, warn_only=True)
