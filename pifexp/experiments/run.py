@@ -268,14 +268,14 @@ def cpu_time_estimate(cfg: DictConfig, seeds_left: int) -> Callable[[float], Non
 
     def announce(epoch_seconds: float) -> None:
         trainer = cfg.trainer
-        runs = len(search_runs(cfg, 0))
-        fewest = (int(trainer.ignore_before) + int(trainer.patience) + 1) * runs * seeds_left
-        most = int(trainer.max_epochs) * runs * seeds_left
+        runs = len(search_runs(cfg, 0)) * seeds_left
+        most_epochs = int(trainer.max_epochs)
+        fewest_epochs = min(int(trainer.ignore_before) + int(trainer.patience) + 1, most_epochs)
         log.warning(
-            "no CUDA device: on this CPU an epoch takes about %.1f s, so the %d seed(s) left "
-            "take about %.0f to %.0f min (early stopping between epochs %d and %d)",
-            epoch_seconds, seeds_left, fewest * epoch_seconds / 60, most * epoch_seconds / 60,
-            fewest // (runs * seeds_left) - 1, int(trainer.max_epochs) - 1,
+            "no CUDA device: an epoch takes about %.1f s on this CPU, so the %d seed(s) left "
+            "take about %.0f to %.0f min (%d to %d epochs each)",
+            epoch_seconds, seeds_left, runs * fewest_epochs * epoch_seconds / 60,
+            runs * most_epochs * epoch_seconds / 60, fewest_epochs, most_epochs,
         )  # fmt: skip
 
     return announce
