@@ -409,6 +409,35 @@ def _is_synthetic(runs: Sequence[CellRun]) -> bool:
     return any(run.setting_value("data", "source") == "synthetic" for run in runs)
 
 
+def _wide_rows(
+    layout: Any,
+    reporting: Mapping[str, Any],
+    marks: Mapping[str, str],
+    ba: int,
+    es: int,
+    missing: str,
+) -> list[list[str]]:
+    """The paper's layout, one list of cells per task x model row: per setting our balanced
+    accuracy and the paper's, our early-stopping epoch and the paper's."""
+    rows = []
+    for task, model in layout.rows:
+        cells = [_label(reporting, "task", task), _label(reporting, "model", model)]
+        for setting in layout.settings:
+            record = layout.cells.get((task, model, setting))
+            if record is None:
+                cells += [missing] * 4
+                continue
+            mark = marks.get(record["cell"], "")
+            cells += [
+                _mean_std(record, "balanced_accuracy", ba, 100) + mark,
+                _number(record["paper_balanced_accuracy"], ba, 100) or missing,
+                _mean_std(record, "early_stopping_epoch", es, 1) + mark,
+                _number(record["paper_early_stopping_epoch"], es) or missing,
+            ]
+        rows.append(cells)
+    return rows
+
+
 def table_markdown(
     table: pd.DataFrame,
     paper: Mapping[str, Any],
@@ -436,20 +465,7 @@ def table_markdown(
         header += [f"{name}: BA % (ours)", f"{name}: BA % (paper)", f"{name}: ES epoch (ours)",
                    f"{name}: ES epoch (paper)"]  # fmt: skip
     lines += [_md_row(header), _md_row(["---"] * len(header))]
-    for task, model in layout.rows:
-        cells = [_label(reporting, "task", task), _label(reporting, "model", model)]
-        for setting in layout.settings:
-            record = layout.cells.get((task, model, setting))
-            if record is None:
-                cells += ["—"] * 4
-                continue
-            mark = marks.get(record["cell"], "")
-            cells += [
-                _mean_std(record, "balanced_accuracy", ba, 100) + mark,
-                _number(record["paper_balanced_accuracy"], ba, 100) or "—",
-                _mean_std(record, "early_stopping_epoch", es, 1) + mark,
-                _number(record["paper_early_stopping_epoch"], es) or "—",
-            ]
+    for cells in _wide_rows(layout, reporting, marks, ba, es, missing="—"):
         lines.append(_md_row(cells))
     lines += [
         "",
@@ -561,20 +577,7 @@ def table_latex(
         + " \\\\",
         "\\midrule",
     ]
-    for task, model in layout.rows:
-        cells = [_label(reporting, "task", task), _label(reporting, "model", model)]
-        for setting in layout.settings:
-            record = layout.cells.get((task, model, setting))
-            if record is None:
-                cells += ["--"] * 4
-                continue
-            mark = marks.get(record["cell"], "")
-            cells += [
-                _mean_std(record, "balanced_accuracy", ba, 100) + mark,
-                _number(record["paper_balanced_accuracy"], ba, 100) or "--",
-                _mean_std(record, "early_stopping_epoch", es, 1) + mark,
-                _number(record["paper_early_stopping_epoch"], es) or "--",
-            ]
+    for cells in _wide_rows(layout, reporting, marks, ba, es, missing="--"):
         lines.append(" & ".join(_tex(cell) for cell in cells) + " \\\\")
     notes = [f"{mark} {cell}: {_status_of(table, cell)}." for cell, mark in marks.items()]
     caption = " ".join(

@@ -63,10 +63,10 @@ def test_fit_can_keep_the_best_validation_balanced_accuracy_instead():
 
 def test_unknown_selection_names_the_setting():
     model = tiny_model()
-    with pytest.raises(PifexpError, match="protocol.selection='last'"):
+    with pytest.raises(PifexpError, match="protocol.selection='final'"):
         fit(
             model, lambda epoch: [], lambda: [], torch.optim.SGD(model.parameters(), lr=0.1),
-            EarlyStopping(patience=1), max_epochs=1, augment=lambda x: x, select="last",
+            EarlyStopping(patience=1), max_epochs=1, augment=lambda x: x, select="final",
         )  # fmt: skip
 
 
