@@ -88,7 +88,7 @@ def test_resuming_with_other_settings_is_refused(tiny_train_overrides, tmp_path,
     assert train(tiny_train_overrides, run_dir, "trainer.seeds=1") == 0
     before = (run_dir / "results.csv").read_bytes()
     capsys.readouterr()
-    assert train(tiny_train_overrides, run_dir, "trainer.seeds=1", "trainer.lr=0.001") == 1
+    assert train(tiny_train_overrides, run_dir, "trainer.seeds=1", "trainer.lr=0.01") == 1
     err = capsys.readouterr().err
     assert "other settings" in err and "trainer.lr" in err and "Traceback" not in err
     assert (run_dir / "results.csv").read_bytes() == before

@@ -140,7 +140,8 @@ def test_other_hydra_launchers_give_the_same_cells(
     args = table1_args(out_dir, cache_dir, cells, f"hydra/launcher={launcher}", *settings)
     assert main(args) == 0
     ours = cell_numbers(out_dir)
-    pd.testing.assert_frame_equal(ours, cell_numbers(batch).loc[ours.index])
+    # a column read from one cell's table may come back as int where the batch's holds floats
+    pd.testing.assert_frame_equal(ours, cell_numbers(batch).loc[ours.index], check_dtype=False)
 
 
 def test_a_killed_batch_resumes_to_the_uninterrupted_table(batch, cache_dir, tmp_path):
