@@ -281,7 +281,7 @@ def cpu_time_estimate(cfg: DictConfig, seeds_left: int) -> Callable[[float], Non
     return announce
 
 
-def summarize(results: pd.DataFrame, cfg: DictConfig, source: dict[str, Any]) -> pd.DataFrame:
+def summary_row(results: pd.DataFrame, cfg: DictConfig, source: dict[str, Any]) -> pd.DataFrame:
     """This run's row of Table 1: mean and std over seeds, and where the data came from."""
     row = {
         "task": cfg.task.name,
@@ -370,7 +370,7 @@ def train(cfg: DictConfig, run_dir: Path, overridden: Collection[str] = ()) -> p
 
 def _write_tables(rows: pd.DataFrame, cfg: DictConfig, source: dict, run_dir: Path) -> pd.DataFrame:
     results = rows[RESULT_COLUMNS].sort_values("seed")
-    summary = summarize(results, cfg, source)
+    summary = summary_row(results, cfg, source)
     write_atomic(run_dir / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
     write_atomic(run_dir / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
     write_text_atomic(run_dir / "summary.md", summary_markdown(summary))

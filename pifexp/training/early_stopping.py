@@ -25,6 +25,3 @@ class EarlyStopping:
         if self.best_epoch is None or val_loss < self.best_loss:
             self.best_epoch, self.best_loss = epoch, val_loss
         return epoch - self.best_epoch >= self.patience
-
-    def improved_at(self, epoch: int) -> bool:
-        return self.best_epoch == epoch
