@@ -48,7 +48,7 @@ def train_epoch(
     """One pass over the training batches; returns the mean loss per image."""
     model.train()
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-    total, count = torch.zeros(()), 0
+    total, count = None, 0  # the loss stays on the device: no sync per batch
     for x, y in batches:
         x = augment(x)  # (B, 1, D, H, W), on the device
         with autocast():
@@ -57,9 +57,9 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         (loss / len(y)).backward()
         optimizer.step()
-        total = total + loss.detach().cpu()
+        total = loss.detach() if total is None else total + loss.detach()
         count += len(y)
-    return float(total) / max(count, 1)
+    return float(total) / count if count else 0.0
 
 
 @torch.no_grad()

@@ -56,25 +56,26 @@ def make_cohort(cohort_dir: Path) -> Callable[..., Path]:
     return make
 
 
+def tiny_check_overrides(tmp_path: Path, manifest: Path | str, *overrides: str) -> list[str]:
+    """`data check` settings for a tiny cohort: the 6x7x6 grid, one worker, no progress bars."""
+    return [
+        f"data.manifest={manifest}",
+        "task=adni",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        f"task.input_shape=[{','.join(map(str, TARGET_SHAPE))}]",
+        "data.workers=1",
+        "data.progress=false",
+        *overrides,
+    ]
+
+
 @pytest.fixture
 def check_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str, str]]:
     """check_cli(manifest, *overrides) -> (exit code, stdout, stderr) of `pifexp data check`,
     in-process, on the tiny grid (6x7x6), one worker, no progress bars."""
 
     def run(manifest: Path | str, *overrides: str) -> tuple[int, str, str]:
-        code = main(
-            [
-                "data",
-                "check",
-                f"data.manifest={manifest}",
-                "task=adni",
-                f"data.cache_dir={tmp_path / 'cache'}",
-                f"task.input_shape=[{','.join(map(str, TARGET_SHAPE))}]",
-                "data.workers=1",
-                "data.progress=false",
-                *overrides,
-            ]
-        )
+        code = main(["data", "check", *tiny_check_overrides(tmp_path, manifest, *overrides)])
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 
@@ -89,15 +90,7 @@ def tiny_config(tmp_path: Path, compose_config) -> Callable[..., object]:
     def make(manifest: Path | str, *overrides: str):
         return compose_config(
             "data_check",
-            [
-                f"data.manifest={manifest}",
-                "task=adni",
-                f"data.cache_dir={tmp_path / 'cache'}",
-                f"task.input_shape=[{','.join(map(str, TARGET_SHAPE))}]",
-                "data.workers=1",
-                "data.progress=false",
-                *overrides,
-            ],
+            tiny_check_overrides(tmp_path, manifest, *overrides),
         )
 
     return make
