@@ -1,0 +1,75 @@
+"""Wall time of a whole Table 1 batch from scratch (cohort generation and caching included); JSON.
+
+    python scripts/bench_table1.py [--out DIR] [Hydra overrides of pifexp table1]
+
+Runs `pifexp table1 profile=quick` (unless a profile is given) into DIR with its own data cache
+under DIR, so nothing cached earlier is reused (its output goes to DIR/bench.log), then reads the
+cells' results.csv.
+Prints JSON: the command, total wall seconds, the machine's CPU count and torch threads, and per
+cell the seconds spent training its seeds, the seeds and the mean balanced accuracy and
+early-stopping epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="output folder (default: a new temporary one)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.seeds=3")
+    return parser.parse_args()
+
+
+def cell_times(out_dir: Path) -> dict[str, dict[str, float]]:
+    cells = {}
+    for results_path in sorted(out_dir.glob("cells/*/results.csv")):
+        results = pd.read_csv(results_path)
+        cells[results_path.parent.name] = {
+            "train_seconds": round(float(results["seconds"].sum()), 1),
+            "seeds": int(len(results)),
+            "balanced_accuracy_mean": round(float(results["balanced_accuracy"].mean()), 4),
+            "early_stopping_epoch_mean": round(float(results["early_stopping_epoch"].mean()), 1),
+        }
+    return cells
+
+
+def main() -> None:
+    args = arguments()
+    out_dir = args.out or Path(tempfile.mkdtemp(prefix="pifexp-table1-"))
+    overrides = list(args.overrides)
+    if not any(override.startswith("profile=") for override in overrides):
+        overrides.insert(0, "profile=quick")
+    command = [sys.executable, "-m", "pifexp.cli", "table1", *overrides, f"out_dir={out_dir}",
+               f"data.cache_dir={out_dir / 'cache'}", "trainer.progress=false",
+               "data.progress=false"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(out_dir / "bench.log", "w") as log:  # keeps stdout for the JSON alone
+        completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+    wall_seconds = time.perf_counter() - start
+    print(json.dumps({
+        "command": " ".join(command[2:]),
+        "exit_code": completed.returncode,
+        "wall_seconds": round(wall_seconds, 1),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "out_dir": str(out_dir),
+        "cells": cell_times(out_dir),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
