@@ -4,10 +4,9 @@
 
 Runs `pifexp table1 profile=quick` (unless a profile is given) into DIR with its own data cache
 under DIR, so nothing cached earlier is reused (its output goes to DIR/bench.log), then reads the
-cells' results.csv.
-Prints JSON: the command, total wall seconds, the machine's CPU count and torch threads, and per
-cell the seconds spent training its seeds, the seeds and the mean balanced accuracy and
-early-stopping epoch.
+table it wrote (table1.csv). Prints JSON: the command, its exit code, total wall seconds, the
+machine's CPU count and torch threads, and per cell its status, seeds, seconds spent training and
+mean balanced accuracy and early-stopping epoch.
 """
 
 from __future__ import annotations
@@ -32,17 +31,15 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def cell_times(out_dir: Path) -> dict[str, dict[str, float]]:
-    cells = {}
-    for results_path in sorted(out_dir.glob("cells/*/results.csv")):
-        results = pd.read_csv(results_path)
-        cells[results_path.parent.name] = {
-            "train_seconds": round(float(results["seconds"].sum()), 1),
-            "seeds": int(len(results)),
-            "balanced_accuracy_mean": round(float(results["balanced_accuracy"].mean()), 4),
-            "early_stopping_epoch_mean": round(float(results["early_stopping_epoch"].mean()), 1),
-        }
-    return cells
+def cell_times(out_dir: Path) -> dict[str, dict[str, object]]:
+    """Per cell, from the batch's own table1.csv (empty when the batch wrote none)."""
+    table_path = out_dir / "table1.csv"
+    if not table_path.exists():
+        return {}
+    columns = ["cell", "status", "seeds", "train_seconds", "balanced_accuracy_mean",
+               "early_stopping_epoch_mean"]
+    table = pd.read_csv(table_path)[columns].set_index("cell")
+    return json.loads(table.round(4).to_json(orient="index"))
 
 
 def main() -> None:
