@@ -11,11 +11,11 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from pifexp.config_dir import config_dir
 from pifexp.errors import PifexpError
 
 
@@ -33,50 +33,41 @@ COMMANDS = (
     Command(
         ("train",),
         "train",
-        "pifexp.experiments.run:train_command",
+        "pifexp.commands.train:train_command",
         "train and test a task x model cell over seeds (balanced accuracy, early stopping)",
     ),
     Command(
         ("table1",),
         "table1",
-        "pifexp.experiments.table1:cell_command",
+        "pifexp.commands.table1:cell_command",
         "run every cell of Table 1 (a Hydra multirun) and write its tables and figures",
     ),
     Command(
         ("report",),
         "report",
-        "pifexp.experiments.report:report_command",
+        "pifexp.commands.report:report_command",
         "rebuild Table 1's tables and figures from run folders (pifexp report DIR...), no training",
         positional="dirs",
     ),
     Command(
         ("data", "check"),
         "data_check",
-        "pifexp.data.check:check_command",
+        "pifexp.commands.data_check:check_command",
         "read and validate a cohort (manifest + NIfTI files), report it and build its cache",
     ),
     Command(
         ("data", "synth"),
         "data_synth",
-        "pifexp.data.synthetic:synth_command",
+        "pifexp.commands.data_synth:synth_command",
         "write a synthetic MNI-space cohort (NIfTI files, manifest, effect map)",
     ),
     Command(
         ("model", "summary"),
         "model_summary",
-        "pifexp.models.summary:summary_command",
+        "pifexp.commands.model_summary:summary_command",
         "print a network's layers, output shapes and parameter counts",
     ),
 )
-
-
-def config_dir() -> Path:
-    """The Hydra configs: inside the installed package (wheel) or at the top of the checkout."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "configs", package.parent / "configs"):
-        if candidate.is_dir():
-            return candidate
-    raise PifexpError(f"pifexp's configs are missing (looked in {package} and {package.parent})")
 
 
 def usage() -> str:

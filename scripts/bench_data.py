@@ -24,14 +24,15 @@ import torch
 from hydra import compose, initialize_config_dir
 from nilearn.datasets import load_mni152_template
 
-from pifexp.cli import config_dir
+from pifexp.config_dir import config_dir
 from pifexp.data.batches import CohortBatches
 from pifexp.data.cache import build_cache, open_cache
 from pifexp.data.grid import Grid, reference_grid
 from pifexp.data.manifest import describe_row, read_manifest
 from pifexp.data.nifti import load_volume, read_header
 from pifexp.data.parallel import worker_count
-from pifexp.data.preprocess import make_plan, preprocess_settings, preprocess_volume
+from pifexp.data.preprocess import make_plan, preprocess_volume
+from pifexp.experiments.specs import preprocess_spec
 
 
 def arguments() -> argparse.Namespace:
@@ -83,8 +84,8 @@ def main() -> None:
                     f"data.cache_dir={folder / 'cache'}",
                 ],
             )
-        manifest_df = read_manifest(cfg.data.manifest, cfg.task)
-        settings = preprocess_settings(cfg)
+        manifest_df = read_manifest(cfg.data.manifest, cfg.task.classes)
+        settings = preprocess_spec(cfg)
         names = [describe_row(manifest_df, i) for i in range(len(manifest_df))]
         paths = manifest_df["path"].tolist()
         grids: list[Grid] = [read_header(p, n).grid for p, n in zip(paths, names, strict=True)]
@@ -93,9 +94,9 @@ def main() -> None:
             reference_grid(
                 grids,
                 names,
-                settings["resample_to"],
-                settings["affine_atol_mm"],
-                settings["mni_resolution"],
+                settings.resample_to,
+                settings.affine_atol_mm,
+                settings.mni_resolution,
             ),
         )
         positions = list(range(len(paths)))

@@ -27,8 +27,9 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pifexp.cli import config_dir
-from pifexp.data.synthetic import cohort_settings, ensure_synthetic_cohort
+from pifexp.config_dir import config_dir
+from pifexp.experiments.specs import synthetic_spec
+from pifexp.synthetic import ensure_cohort
 
 
 def block_mean(volume: np.ndarray, factor: int) -> np.ndarray:
@@ -61,10 +62,9 @@ def main() -> None:
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("data_synth", overrides=args.overrides)
-    settings = cohort_settings(cfg)
-    existed = (settings.target / "manifest.csv").exists()
+    settings = synthetic_spec(cfg)
     start = time.perf_counter()
-    manifest_path = ensure_synthetic_cohort(cfg)
+    manifest_path, generated = ensure_cohort(settings)
     generation_s = time.perf_counter() - start
 
     voxel_mm = settings.grid.voxel_size[0]
@@ -94,7 +94,7 @@ def main() -> None:
         "balanced_accuracy": round(float(balanced_accuracy_score(labels, predicted)), 4),
         "cohort": str(manifest_path.parent),
     }
-    if not existed:
+    if generated:
         result["generation_s"] = round(generation_s, 1)
         result["generation_s_per_image"] = round(generation_s / len(manifest), 3)
     print(json.dumps(result))

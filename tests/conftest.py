@@ -1,7 +1,7 @@
 import pytest
 from hydra import compose, initialize_config_dir
 
-from pifexp.cli import config_dir
+from pifexp.config_dir import config_dir
 
 
 @pytest.fixture

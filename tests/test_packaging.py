@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pifexp
-from pifexp.cli import config_dir
+from pifexp.config_dir import config_dir
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_wheel_carries_the_configs_and_runs_from_them(tmp_path):
 
     subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
     env = {**os.environ, "PYTHONPATH": str(site)}
-    probe = "import pifexp.cli as c; print(c.__file__); print(c.config_dir())"
+    probe = "import pifexp.config_dir as c; print(c.__file__); print(c.config_dir())"
     where = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
     )

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +27,7 @@ from pifexp.data.grid import Grid, left_right_axis, reference_grid
 from pifexp.data.manifest import LABEL, PATH, SESSION, SUBJECT, describe_row
 from pifexp.data.nifti import load_volume, read_header
 from pifexp.data.parallel import parallel_map, worker_count
-from pifexp.data.preprocess import PreprocessPlan, make_plan, preprocess_volume, validate_settings
+from pifexp.data.preprocess import PreprocessPlan, PreprocessSpec, make_plan, preprocess_volume
 from pifexp.errors import PifexpError
 
 # bump when the preprocessing code changes what it writes, so old caches are not reused
@@ -55,7 +54,7 @@ class CachedCohort:
         return self.index[LABEL].to_numpy(dtype=np.int64)
 
 
-def cache_key(manifest_df: pd.DataFrame, preprocess_cfg: Mapping[str, Any]) -> str:
+def cache_key(manifest_df: pd.DataFrame, spec: PreprocessSpec) -> str:
     """Hash of the rows (in order), each file's size and mtime, and the preprocessing settings."""
     rows = []
     for position, row in enumerate(manifest_df[INDEX_COLUMNS].itertuples(index=False)):
@@ -65,16 +64,14 @@ def cache_key(manifest_df: pd.DataFrame, preprocess_cfg: Mapping[str, Any]) -> s
             where = describe_row(manifest_df, position)
             raise PifexpError(f"{where}: {row.path} cannot be read ({error.strerror})") from None
         rows.append([*map(str, row), stat.st_size, stat.st_mtime_ns])
-    content = {"format": CACHE_FORMAT, "settings": dict(preprocess_cfg), "rows": rows}
+    content = {"format": CACHE_FORMAT, "settings": spec.as_dict(), "rows": rows}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def cache_location(
-    manifest_df: pd.DataFrame, preprocess_cfg: Mapping[str, Any], cache_dir: str | Path
-) -> Path:
+def cache_location(manifest_df: pd.DataFrame, spec: PreprocessSpec, cache_dir: str | Path) -> Path:
     """Where this cohort's cache with these settings lives (whether or not it is built yet)."""
-    key = cache_key(manifest_df, preprocess_cfg)
-    return _location(cache_dir, [len(manifest_df), *preprocess_cfg["target_shape"]], key)
+    key = cache_key(manifest_df, spec)
+    return _location(cache_dir, [len(manifest_df), *spec.target_shape], key)
 
 
 def _location(cache_dir: str | Path, shape: list[int], key: str) -> Path:
@@ -88,16 +85,15 @@ def is_built(location: Path) -> bool:
 
 def build_cache(
     manifest_df: pd.DataFrame,
-    preprocess_cfg: Mapping[str, Any],
+    spec: PreprocessSpec,
     cache_dir: str | Path,
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
     """The cache folder for this cohort and settings, built over all cores if it is not there."""
-    validate_settings(preprocess_cfg)
     # the key is taken before reading: a file changed during the build makes the next key differ
-    key = cache_key(manifest_df, preprocess_cfg)
-    location = _location(cache_dir, [len(manifest_df), *preprocess_cfg["target_shape"]], key)
+    key = cache_key(manifest_df, spec)
+    location = _location(cache_dir, [len(manifest_df), *spec.target_shape], key)
     if is_built(location):
         return location
     names = [describe_row(manifest_df, i) for i in range(len(manifest_df))]
@@ -106,50 +102,20 @@ def build_cache(
     reference = reference_grid(
         [header.grid for header in headers],
         names,
-        preprocess_cfg["resample_to"],
-        preprocess_cfg["affine_atol_mm"],
-        preprocess_cfg["mni_resolution"],
+        spec.resample_to,
+        spec.affine_atol_mm,
+        spec.mni_resolution,
     )
-    plan = make_plan(preprocess_cfg, reference)
+    plan = make_plan(spec, reference)
 
     location.parent.mkdir(parents=True, exist_ok=True)
     building = Path(
         tempfile.mkdtemp(prefix=f"{BUILDING_PREFIX}{location.name}-", dir=location.parent)
     )
     try:
-        volumes_path = building / VOLUMES_FILE
-        volumes = np.lib.format.open_memmap(
-            volumes_path, mode="w+", dtype=plan.dtype, shape=(len(paths), *plan.grid.shape)
-        )
-        del volumes  # the workers write through their own maps of the file
-        items = list(zip(range(len(paths)), paths, names, strict=True))
-        try:
-            for _ in parallel_map(
-                _write_volume,
-                items,
-                worker_count(workers),
-                "caching",
-                progress,
-                initializer=_start_writer,
-                initargs=(str(volumes_path), plan),
-            ):
-                pass
-        finally:
-            _stop_writer()
+        _write_volumes(building / VOLUMES_FILE, plan, paths, names, workers, progress)
         manifest_df[INDEX_COLUMNS].to_csv(building / INDEX_FILE, index=False)
-        meta = {
-            "format": CACHE_FORMAT,
-            "key": key,
-            "shape": [len(paths), *plan.grid.shape],
-            "dtype": plan.dtype,
-            "grid": plan.grid.to_json(),
-            "orientation": plan.grid.orientation,
-            "flip_axis": left_right_axis(plan.grid.affine),
-            "reference_grid": reference.to_json(),
-            "settings": dict(preprocess_cfg),
-            "manifest": manifest_df.attrs.get("manifest"),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+        meta = _meta(key, plan, reference, spec, manifest_df)
         (building / META_FILE).write_text(json.dumps(meta, indent=2))
         for name in (VOLUMES_FILE, INDEX_FILE, META_FILE):
             _fsync(building / name)
@@ -162,6 +128,57 @@ def build_cache(
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return location
+
+
+def _write_volumes(
+    volumes_path: Path,
+    plan: PreprocessPlan,
+    paths: list[str],
+    names: list[str],
+    workers: int | None,
+    progress: bool,
+) -> None:
+    """Every image preprocessed into one memory-mapped .npy file, over worker processes."""
+    volumes = np.lib.format.open_memmap(
+        volumes_path, mode="w+", dtype=plan.dtype, shape=(len(paths), *plan.grid.shape)
+    )
+    del volumes  # the workers write through their own maps of the file
+    items = list(zip(range(len(paths)), paths, names, strict=True))
+    try:
+        for _ in parallel_map(
+            _write_volume,
+            items,
+            worker_count(workers),
+            "caching",
+            progress,
+            initializer=_start_writer,
+            initargs=(str(volumes_path), plan),
+        ):
+            pass
+    finally:
+        _stop_writer()
+
+
+def _meta(
+    key: str,
+    plan: PreprocessPlan,
+    reference: Grid,
+    spec: PreprocessSpec,
+    manifest_df: pd.DataFrame,
+) -> dict[str, Any]:
+    return {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "shape": [len(manifest_df), *plan.grid.shape],
+        "dtype": plan.dtype,
+        "grid": plan.grid.to_json(),
+        "orientation": plan.grid.orientation,
+        "flip_axis": left_right_axis(plan.grid.affine),
+        "reference_grid": reference.to_json(),
+        "settings": spec.as_dict(),
+        "manifest": manifest_df.attrs.get("manifest"),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def open_cache(path: str | Path) -> CachedCohort:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
-from pifexp.data.cache import build_cache, cache_location, is_built, unfinished_builds
 from pifexp.data.grid import (
     Grid,
     box_shortfall_mm,
@@ -24,11 +20,9 @@ from pifexp.data.manifest import (
     SUBJECT,
     class_names,
     describe_row,
-    read_manifest,
 )
 from pifexp.data.nifti import SPATIAL_AXES, ImageHeader, load_volume, read_header
 from pifexp.data.parallel import parallel_map, worker_count
-from pifexp.data.preprocess import preprocess_settings
 from pifexp.errors import PifexpError
 
 
@@ -127,40 +121,6 @@ def format_report(report: CohortReport) -> str:
     if report.cache is not None:
         lines.append(f"cache: {report.cache} ({report.cache_status})")
     return "\n".join(lines)
-
-
-def check_command(cfg: DictConfig) -> CohortReport:
-    data = cfg.data
-    if OmegaConf.is_missing(data, "manifest") or data.manifest is None:
-        raise PifexpError("data.manifest is required: pifexp data check data.manifest=FILE")
-    manifest_df = read_manifest(data.manifest, cfg.task)
-    settings = preprocess_settings(cfg)
-    report = check_cohort(
-        manifest_df,
-        resample_to=settings["resample_to"],
-        affine_atol_mm=settings["affine_atol_mm"],
-        mni_margin_mm=float(data.check.mni_margin_mm),
-        mni_resolution=settings["mni_resolution"],
-        workers=data.workers,
-        progress=data.progress,
-    )
-    location = cache_location(manifest_df, settings, data.cache_dir)
-    status = "built earlier" if is_built(location) else "not built (build_cache=false)"
-    if cfg.build_cache and not is_built(location):
-        location = build_cache(manifest_df, settings, data.cache_dir, data.workers, data.progress)
-        status = "built now"
-    warnings = list(report.warnings)
-    leftovers = unfinished_builds(data.cache_dir)
-    if leftovers:
-        warnings.append(
-            f"{len(leftovers)} unfinished cache build(s) in {Path(data.cache_dir).expanduser()} "
-            f"(.building-*): interrupted builds, safe to delete when no build is running"
-        )
-    report = replace(report, cache=str(location), cache_status=status, warnings=warnings)
-    for warning in report.warnings:
-        print(f"pifexp: warning: {warning}", file=sys.stderr)
-    print(format_report(report))
-    return report
 
 
 def _check_voxels(item: tuple[int, str, str]) -> tuple[int, str | None]:

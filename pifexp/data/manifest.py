@@ -6,9 +6,8 @@ table itself (columns, labels, duplicates, classes); the images are checked in `
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -23,15 +22,18 @@ FIRST_ROW_LINE = 2
 MIXED_LABEL_POLICIES = ("reject", "positive")
 
 
-def read_manifest(path: str | Path, task_cfg: Mapping[str, Any]) -> pd.DataFrame:
+def read_manifest(
+    path: str | Path, classes: Sequence[str], mixed_label_subjects: str = "reject"
+) -> pd.DataFrame:
     """The manifest's rows, checked: absolute paths, integer labels (0/1), a session column.
 
-    Labels may be 0/1 or the task's class names (`task.classes`, label 0 first). Every other
-    column is kept as a covariate. The frame's index is the row's line in the file (for messages);
-    `attrs` holds the manifest's path and the class names.
+    Labels may be 0/1 or the task's class names (`classes`, label 0 first). Every other column is
+    kept as a covariate. A subject with images of both classes is refused, or split as the
+    positive class (`mixed_label_subjects`: reject | positive). The frame's index is the row's
+    line in the file (for messages); `attrs` holds the manifest's path and the class names.
     """
     manifest = Path(path).expanduser().resolve()
-    classes = [str(name) for name in task_cfg["classes"]]
+    classes = [str(name) for name in classes]
     if len(classes) != 2:
         raise PifexpError(f"task.classes must name two classes, got {classes}")
     table = _read_table(manifest)
@@ -58,7 +60,7 @@ def read_manifest(path: str | Path, task_cfg: Mapping[str, Any]) -> pd.DataFrame
     table[LABEL] = _labels(table, classes, manifest)
     table[PATH] = [str(_absolute(value, manifest.parent)) for value in table[PATH]]
     _reject_duplicate_files(table, manifest)
-    _check_subject_labels(table, manifest, classes, task_cfg.get("mixed_label_subjects", "reject"))
+    _check_subject_labels(table, manifest, classes, mixed_label_subjects)
     present = set(table[LABEL])
     if len(present) < 2:
         (only,) = present

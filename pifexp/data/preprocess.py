@@ -3,14 +3,12 @@ normalization, stored dtype (task.preprocess in the config)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 from nilearn.image import resample_img, resample_to_img
-from omegaconf import DictConfig, OmegaConf
 
 from pifexp.data.grid import Grid, mni_brain_mask, target_grid
 from pifexp.errors import ConfigError, PifexpError
@@ -23,41 +21,40 @@ DTYPES = ("float32", "float16")
 MASK_INTERPOLATION = "nearest"
 
 
-def preprocess_settings(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    """Everything that decides the cached volumes, as one plain dict (also hashed into the cache
-    key): task.preprocess, task.input_shape and the data source's grid settings."""
-    task, data = cfg["task"], cfg["data"]
-    preprocess = _plain(task["preprocess"])
-    settings = {
-        "mask": preprocess["mask"],
-        "crop": preprocess["crop"],
-        "target_shape": [int(n) for n in task["input_shape"]],
-        "interpolation": preprocess["interpolation"],
-        "normalize": preprocess["normalize"],
-        "dtype": preprocess["dtype"],
-        "resample_to": data["resample_to"],
-        "mni_resolution": int(data["mni_resolution"]),
-        "affine_atol_mm": float(data["check"]["affine_atol_mm"]),
-    }
-    validate_settings(settings)
-    return settings
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """Everything that decides the cached volumes (task.preprocess, task.input_shape and the data
+    source's grid settings), checked; `as_dict()` is hashed into the cache key."""
 
+    mask: str | None
+    crop: tuple[tuple[float, float], ...] | None  # [[x0, x1], [y0, y1], [z0, z1]] mm
+    target_shape: tuple[int, int, int]
+    interpolation: str
+    normalize: str
+    dtype: str
+    resample_to: str | None
+    mni_resolution: int
+    affine_atol_mm: float
 
-def validate_settings(settings: Mapping[str, Any]) -> None:
-    for key, choices in (
-        ("mask", MASKS),
-        ("normalize", NORMALIZATIONS),
-        ("interpolation", INTERPOLATIONS),
-        ("dtype", DTYPES),
-    ):
-        if settings[key] not in choices:
-            raise ConfigError(
-                f"task.preprocess.{key}={settings[key]!r} must be one of "
-                f"{', '.join('null' if c is None else c for c in choices)}"
-            )
-    shape = settings["target_shape"]
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError(f"task.input_shape={shape} must be three positive voxel counts")
+    def __post_init__(self) -> None:
+        for key, choices in (
+            ("mask", MASKS),
+            ("normalize", NORMALIZATIONS),
+            ("interpolation", INTERPOLATIONS),
+            ("dtype", DTYPES),
+        ):
+            if getattr(self, key) not in choices:
+                raise ConfigError(
+                    f"task.preprocess.{key}={getattr(self, key)!r} must be one of "
+                    f"{', '.join('null' if c is None else c for c in choices)}"
+                )
+        shape = self.target_shape
+        if len(shape) != 3 or min(shape) < 1:
+            raise ConfigError(f"task.input_shape={list(shape)} must be three positive voxel counts")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as plain data (JSON: tuples become lists), for the cache key and meta."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,15 +68,14 @@ class PreprocessPlan:
     dtype: str
 
 
-def make_plan(settings: Mapping[str, Any], reference: Grid) -> PreprocessPlan:
+def make_plan(spec: PreprocessSpec, reference: Grid) -> PreprocessPlan:
     """The target grid (reference field of view or crop, at task.input_shape) and its mask."""
-    validate_settings(settings)
-    grid = target_grid(reference, settings["target_shape"], settings["crop"])
+    grid = target_grid(reference, spec.target_shape, spec.crop)
     mask = None
-    if settings["mask"] == "mni152":
+    if spec.mask == "mni152":
         target = nib.Nifti1Image(np.zeros(grid.shape, dtype=np.int8), grid.affine)
         resampled = resample_to_img(
-            mni_brain_mask(settings["mni_resolution"]),
+            mni_brain_mask(spec.mni_resolution),
             target,
             interpolation=MASK_INTERPOLATION,
             force_resample=True,
@@ -91,9 +87,7 @@ def make_plan(settings: Mapping[str, Any], reference: Grid) -> PreprocessPlan:
                 f"the MNI152 brain mask does not overlap the target grid ({grid.describe()}); "
                 f"check task.preprocess.crop and the images' affines"
             )
-    return PreprocessPlan(
-        grid, mask, settings["interpolation"], settings["normalize"], settings["dtype"]
-    )
+    return PreprocessPlan(grid, mask, spec.interpolation, spec.normalize, spec.dtype)
 
 
 def preprocess_volume(
@@ -125,7 +119,3 @@ def preprocess_volume(
             raise PifexpError(f"{where}: constant inside the mask; cannot z-score")
         volume = np.where(inside, (volume - values.mean()) / spread, np.float32(0))
     return volume.astype(plan.dtype, copy=False)
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node

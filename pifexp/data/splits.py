@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -12,9 +11,21 @@ from sklearn.model_selection import train_test_split
 
 from pifexp.data.manifest import LABEL, SUBJECT
 from pifexp.errors import ConfigError, PifexpError
-from pifexp.files import write_json_atomic
 
 PARTITIONS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How a seed's split is drawn: test_fraction of the subjects to test, val_fraction of the
+    rest to validation, and `subset` of the training subjects kept (1: all)."""
+
+    test_fraction: float
+    val_fraction: float
+    subset: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_fractions(self.test_fraction, self.val_fraction, self.subset)
 
 
 def subject_labels(manifest_df: pd.DataFrame) -> pd.Series:
@@ -37,14 +48,7 @@ def split_subjects(
     training subjects (stratified) and leaves validation and test as they are. The subjects are
     sorted before drawing, so the split depends on the seed and the cohort, not the row order.
     """
-    for name, value, low_open in (
-        ("test_fraction", test_fraction, True),
-        ("val_fraction", val_fraction, True),
-        ("subset", subset, False),
-    ):
-        if not 0 < value <= 1 or (low_open and value == 1):
-            upper = "< 1" if low_open else "<= 1"
-            raise ConfigError(f"{name}={value} must be > 0 and {upper}")
+    _check_fractions(test_fraction, val_fraction, subset)
     labels = subject_labels(manifest_df)
     subjects, y = labels.index.to_numpy(), labels.to_numpy()
     rest, test, rest_y, _ = _draw(subjects, y, test_fraction, seed, "test_fraction")
@@ -59,6 +63,17 @@ def split_subjects(
     }
 
 
+def _check_fractions(test_fraction: float, val_fraction: float, subset: float) -> None:
+    for name, value, low_open in (
+        ("test_fraction", test_fraction, True),
+        ("val_fraction", val_fraction, True),
+        ("subset", subset, False),
+    ):
+        if not 0 < value <= 1 or (low_open and value == 1):
+            upper = "< 1" if low_open else "<= 1"
+            raise ConfigError(f"{name}={value} must be > 0 and {upper}")
+
+
 def partition_rows(
     manifest_df: pd.DataFrame, split: Mapping[str, Sequence[str]]
 ) -> dict[str, np.ndarray]:
@@ -68,21 +83,6 @@ def partition_rows(
         partition: np.flatnonzero(np.isin(subject_ids, list(members)))
         for partition, members in split.items()
     }
-
-
-def write_split(split: Mapping[str, Sequence[str]], path: str | Path) -> Path:
-    """Saves a split as JSON, atomically (a reader never sees half a file)."""
-    return write_json_atomic(Path(path), {name: list(members) for name, members in split.items()})
-
-
-def read_split(path: str | Path) -> dict[str, list[str]]:
-    try:
-        split = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise PifexpError(f"split file {path} cannot be read ({error})") from None
-    if sorted(split) != sorted(PARTITIONS):
-        raise PifexpError(f"split file {path} must hold {', '.join(PARTITIONS)}")
-    return split
 
 
 def _draw(

@@ -1,66 +1,53 @@
-"""Protocol variants: what changes between the fair default, the 2019 paper's per-cell settings
-(`protocol.cells`) and the 2021 version's inner random search (`protocol.search`)."""
+"""The 2021 version's inner random search (protocol.search): per seed, several trainings on the
+same split with settings drawn from a space, and the score that picks the one tested.
+
+The 2019 paper's per-cell settings need no code: Hydra composes them from
+configs/protocol_cells/paper2019/ (see configs/train.yaml)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
 from pifexp.errors import ConfigError
 
-CELL_TRAINER_KEYS = ("batch_size", "lr", "weight_decay", "patience", "ignore_before", "max_epochs")
+# the trainer settings that a search may draw
+SEARCH_KEYS = ("batch_size", "lr", "weight_decay", "patience", "ignore_before", "max_epochs")
 
 
-def setting_name(subset: float) -> str:
-    """Table 1's column: the full training data or the small (subset) one."""
-    return "full" if subset >= 1 else "small"
+@dataclass(frozen=True)
+class SearchSpec:
+    runs: int  # trainings per seed
+    window: int  # the winner: best mean validation balanced accuracy over its last epochs
+    seed: int  # with the repeat's seed, draws the inner runs' settings
+    space: Mapping[str, Sequence[Any]]  # trainer setting -> values to draw from
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.space) - set(SEARCH_KEYS))
+        if unknown:
+            raise ConfigError(f"protocol.search.space has unknown trainer settings: {unknown}")
+        if self.runs < 1 or self.window < 1:
+            raise ConfigError(
+                f"protocol.search.runs={self.runs} and window={self.window} must be >= 1"
+            )
+        empty = sorted(key for key, values in self.space.items() if not len(values))
+        if empty:
+            raise ConfigError(f"protocol.search.space has no values for {empty}")
 
 
-def apply_cell_settings(cfg: DictConfig, overridden: Collection[str] = ()) -> None:
-    """With `protocol.cells` (paper2019), copy this cell's settings into trainer, model and
-    task.augment, so the saved config shows what was used. Settings named in `overridden` (given
-    on the command line) keep the value given there."""
-    cells = cfg.protocol.get("cells")
-    if not cells:
-        return
-    setting = setting_name(float(cfg.data.subset))
-    cell = OmegaConf.select(cells, f"{cfg.task.name}.{cfg.model.name}.{setting}")
-    if cell is None:
-        raise ConfigError(
-            f"protocol={cfg.protocol.name} has no settings for {cfg.task.name} / {cfg.model.name} "
-            f"/ {setting} (protocol.cells.{cfg.task.name}.{cfg.model.name}.{setting})"
-        )
-    updates = {f"trainer.{key}": cell.get(key) for key in CELL_TRAINER_KEYS}
-    updates["model.dropout"] = cell.get("dropout")
-    if cell.get("flip") is False:
-        updates["task.augment.flip_p"] = 0.0
-    if cell.get("translate") is not None:
-        updates["task.augment.pif_shift"] = bool(cell.translate)
-        if not cell.translate:
-            updates["task.augment.shift"] = [0, 0]
-    for key, value in updates.items():
-        if value is not None and key not in overridden:
-            OmegaConf.update(cfg, key, value)
-
-
-def search_runs(cfg: DictConfig, seed: int) -> list[dict[str, Any]]:
-    """Trainer settings of each training run of one seed: a single run with `trainer`'s settings,
-    or with `protocol.search` (scirep2021) `runs` random draws from its `space`."""
-    search = cfg.protocol.get("search")
-    if not search:
+def search_runs(search: SearchSpec | None, seed: int) -> list[dict[str, Any]]:
+    """Trainer settings of each training run of one seed: a single run with the trainer's own
+    settings (no search), or `search.runs` random draws from its space."""
+    if search is None:
         return [{}]
-    space = OmegaConf.to_container(search.space)
-    unknown = sorted(set(space) - set(CELL_TRAINER_KEYS))
-    if unknown:
-        raise ConfigError(f"protocol.search.space has unknown trainer settings: {unknown}")
-    rng = np.random.default_rng([seed, int(search.seed)])
+    rng = np.random.default_rng([seed, search.seed])
     return [
-        {key: values[int(rng.integers(len(values)))] for key, values in space.items()}
-        for _ in range(int(search.runs))
+        {key: values[int(rng.integers(len(values)))] for key, values in search.space.items()}
+        for _ in range(search.runs)
     ]
 
 

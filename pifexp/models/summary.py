@@ -1,4 +1,4 @@
-"""`pifexp model summary`: layers, output shapes and parameter counts of a configured network."""
+"""A network's layers, output shapes and parameter counts, as a table."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
-
-from pifexp.models.network import build_model
 
 
 def summarize(model: nn.Sequential, input_shape: Sequence[int]) -> pd.DataFrame:
@@ -29,18 +26,3 @@ def summarize(model: nn.Sequential, input_shape: Sequence[int]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-def summary_command(cfg: DictConfig) -> pd.DataFrame:
-    input_shape = list(cfg.task.input_shape)
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    with torch.device("meta"):
-        model = build_model(model_cfg, input_shape)
-    table = summarize(model, input_shape)
-    print(
-        f"{cfg.model.architecture} ({cfg.model.name}) for task {cfg.task.name}, "
-        f"input 1x{'x'.join(map(str, input_shape))}"
-    )
-    print(table.to_string(index=False))
-    print(f"total parameters: {table.parameters.sum():,}")
-    return table

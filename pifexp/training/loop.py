@@ -81,6 +81,19 @@ def evaluate(
     return total / len(labels_cat), probabilities, labels_cat.numpy()
 
 
+def _selected(
+    select: str, early_stopping: EarlyStopping, row: dict[str, float], best_score: float
+) -> bool:
+    """Whether the epoch just stepped (row) holds the state to keep under `select`."""
+    if select == "best_val_loss":
+        return early_stopping.best_epoch == row["epoch"]
+    if select == "last":
+        return True
+    return (
+        row["epoch"] >= early_stopping.ignore_before and row["val_balanced_accuracy"] > best_score
+    )
+
+
 def fit(
     model: nn.Module,
     train_batches: Callable[[int], Batches],
@@ -125,15 +138,7 @@ def fit(
         epochs.append(row)
         on_epoch(row)
         stop = early_stopping.step(epoch, val_loss)
-        if select == "best_val_loss":
-            improved = early_stopping.best_epoch == epoch
-        elif select == "last":
-            improved = True
-        else:
-            improved = (
-                epoch >= early_stopping.ignore_before and row["val_balanced_accuracy"] > best_score
-            )
-        if improved:
+        if _selected(select, early_stopping, row, best_score):
             best_state, best_epoch = copy.deepcopy(model.state_dict()), epoch
             best_score = row["val_balanced_accuracy"]
         if stop:

@@ -11,9 +11,9 @@ from pifexp.data.augment import AugmentSettings
 from pifexp.data.batches import CohortBatches, cohort_batches, resolve_on_device
 from pifexp.data.cache import build_cache, open_cache
 from pifexp.data.manifest import read_manifest
-from pifexp.data.preprocess import preprocess_settings
 from pifexp.data.splits import split_subjects
 from pifexp.errors import ConfigError
+from pifexp.experiments.specs import preprocess_spec
 
 ALWAYS_FLIP = AugmentSettings(flip_p=1.0, shift_range=(2, 2))
 
@@ -97,9 +97,9 @@ def test_on_device_auto_stays_off_on_a_cpu():
 
 def test_cached_cohort_batches_follow_the_split(make_cohort, tiny_config):
     cfg = tiny_config(make_cohort(n_subjects=10, images_per_subject=2))
-    manifest_df = read_manifest(cfg.data.manifest, cfg.task)
+    manifest_df = read_manifest(cfg.data.manifest, cfg.task.classes)
     location = build_cache(
-        manifest_df, preprocess_settings(cfg), cfg.data.cache_dir, workers=1, progress=False
+        manifest_df, preprocess_spec(cfg), cfg.data.cache_dir, workers=1, progress=False
     )
     cohort = open_cache(location)
     split = split_subjects(cohort.index, 0, 0.2, 0.25)

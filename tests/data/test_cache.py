@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,15 +19,16 @@ from pifexp.data.cache import (
     unfinished_builds,
 )
 from pifexp.data.manifest import read_manifest
-from pifexp.data.preprocess import preprocess_settings
 from pifexp.errors import PifexpError
+from pifexp.experiments.specs import preprocess_spec
 
 
 @pytest.fixture
 def cohort(make_cohort, tiny_config):
     """(manifest frame, preprocessing settings, cache folder) of an 8-subject ADNI-like cohort."""
     cfg = tiny_config(make_cohort())
-    return read_manifest(cfg.data.manifest, cfg.task), preprocess_settings(cfg), cfg.data.cache_dir
+    manifest_df = read_manifest(cfg.data.manifest, cfg.task.classes)
+    return manifest_df, preprocess_spec(cfg), cfg.data.cache_dir
 
 
 def build(manifest_df, settings, cache_dir, workers=1):
@@ -85,7 +87,7 @@ def test_touching_a_file_invalidates_the_cache(cohort):
 def test_changed_settings_give_another_cache(cohort):
     manifest_df, settings, cache_dir = cohort
     first = build(manifest_df, settings, cache_dir)
-    second = build(manifest_df, {**settings, "dtype": "float16"}, cache_dir)
+    second = build(manifest_df, replace(settings, dtype="float16"), cache_dir)
     assert second != first
     assert load_cache(second).dtype == np.float16
     np.testing.assert_allclose(load_cache(second), load_cache(first), atol=1e-3)
@@ -150,7 +152,7 @@ def test_killed_build_folder_never_looks_like_a_cache(cohort, check_cli):
 def test_resampling_to_mni_and_cropping(cohort):
     manifest_df, settings, cache_dir = cohort
     crop = [[-90.0, 90.0], [-126.0, 90.0], [-72.0, 108.0]]
-    location = build(manifest_df, {**settings, "resample_to": "mni", "crop": crop}, cache_dir)
+    location = build(manifest_df, replace(settings, resample_to="mni", crop=crop), cache_dir)
     cached = open_cache(location)
     assert cached.volumes.shape == (8, *TARGET_SHAPE)
     corner = cached.grid.affine @ np.array([-0.5, -0.5, -0.5, 1.0])
@@ -159,14 +161,14 @@ def test_resampling_to_mni_and_cropping(cohort):
 
 def test_flip_axis_follows_the_affine(make_cohort, tiny_config, cohort_dir):
     cfg = tiny_config(make_cohort(orientation="LAS"))
-    manifest_df = read_manifest(cfg.data.manifest, cfg.task)
-    cached = open_cache(build(manifest_df, preprocess_settings(cfg), cfg.data.cache_dir))
+    manifest_df = read_manifest(cfg.data.manifest, cfg.task.classes)
+    cached = open_cache(build(manifest_df, preprocess_spec(cfg), cfg.data.cache_dir))
     assert cached.grid.orientation == "LAS" and cached.flip_axis == 0
     # y, x, z storage: the left-right axis is the second one
     swapped = tiny_affine((14, 12, 12))[:, [1, 0, 2, 3]]
     for position, path in enumerate(manifest_df["path"]):
         write_image(cohort_dir / path, tiny_volume(position, (14, 12, 12)), swapped)
-    settings = {**preprocess_settings(cfg), "target_shape": [7, 6, 6]}
+    settings = replace(preprocess_spec(cfg), target_shape=(7, 6, 6))
     cached = open_cache(build(manifest_df, settings, cfg.data.cache_dir))
     assert cached.grid.orientation == "ARS" and cached.flip_axis == 1
 

@@ -7,7 +7,7 @@ import pytest
 from nifti_cohorts import TINY_SHAPE, tiny_affine, tiny_volume
 
 from pifexp.data.grid import Grid, target_grid, world_box
-from pifexp.data.preprocess import make_plan, preprocess_volume, validate_settings
+from pifexp.data.preprocess import PreprocessSpec, make_plan, preprocess_volume
 from pifexp.errors import ConfigError
 
 REFERENCE = Grid(TINY_SHAPE, tiny_affine())
@@ -17,7 +17,7 @@ def settings(**changes):
     base = {
         "mask": None,
         "crop": None,
-        "target_shape": list(TINY_SHAPE),
+        "target_shape": tuple(TINY_SHAPE),
         "interpolation": "continuous",
         "normalize": "none",
         "dtype": "float32",
@@ -25,7 +25,7 @@ def settings(**changes):
         "mni_resolution": 1,
         "affine_atol_mm": 1e-3,
     }
-    return {**base, **changes}
+    return PreprocessSpec(**{**base, **changes})
 
 
 def test_same_shape_keeps_the_grid_and_the_voxels():
@@ -44,7 +44,7 @@ def test_half_shape_zooms_by_half_over_the_same_field_of_view():
 
 
 def test_max_normalization_and_mask():
-    plan = make_plan(settings(mask="mni152", normalize="max", target_shape=[6, 7, 6]), REFERENCE)
+    plan = make_plan(settings(mask="mni152", normalize="max", target_shape=(6, 7, 6)), REFERENCE)
     volume = preprocess_volume(tiny_volume(2), REFERENCE.affine, plan, "row")
     assert volume.shape == (6, 7, 6) and volume.max() == pytest.approx(1.0)
     assert plan.mask is not None and 0 < plan.mask.sum() < plan.mask.size
@@ -69,4 +69,4 @@ def test_stored_dtype():
 )
 def test_unknown_settings_are_named(key, value):
     with pytest.raises(ConfigError, match=f"task.preprocess.{key}='{value}'"):
-        validate_settings(settings(**{key: value}))
+        settings(**{key: value})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,11 +10,10 @@ from hypothesis import strategies as st
 
 from pifexp.data.splits import (
     PARTITIONS,
+    SplitSpec,
     partition_rows,
-    read_split,
     split_subjects,
     subject_labels,
-    write_split,
 )
 from pifexp.errors import ConfigError
 
@@ -97,11 +94,5 @@ def test_subjects_with_both_labels_split_as_positive():
 def test_bad_fractions_are_named(fractions):
     with pytest.raises(ConfigError, match="fraction|subset"):
         split_subjects(cohort(40), 0, *fractions)
-
-
-def test_split_file_round_trip(tmp_path):
-    split = split_subjects(cohort(40), 0, 0.2, 0.2)
-    path = write_split(split, tmp_path / "seed-0" / "split.json")
-    assert read_split(path) == split
-    assert json.loads(path.read_text())["test"] == split["test"]
-    assert [p.name for p in path.parent.iterdir()] == ["split.json"]
+    with pytest.raises(ConfigError, match="fraction|subset"):
+        SplitSpec(*fractions)

@@ -11,7 +11,7 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from pifexp.cli import config_dir
+from pifexp.config_dir import config_dir
 
 ALL_CELLS = [
     "ukb-baseline-full", "ukb-pif-full", "ukb-baseline-small", "ukb-pif-small",

@@ -10,8 +10,9 @@ from table1_folders import ALL_CELLS, write_batch, write_cell
 from torch import nn
 
 from pifexp.cli import main
-from pifexp.experiments.plots import pif_patch_labels
 from pifexp.experiments.report import load_runs, paired_tests
+from pifexp.experiments.report.figures import pif_patch_labels
+from pifexp.experiments.specs import network_spec_of
 from pifexp.layers import PatchIndividualFilters3d
 from pifexp.models import build_model
 
@@ -143,11 +144,13 @@ def test_plain_train_runs_are_reported_by_their_subset(tmp_path):
     batch = tmp_path / "batch"
     write_cell(batch, "ukb-pif-small", {0: (0.7, 12)})
     run_dir = batch / "cells" / "ukb-pif-small"
-    # a `pifexp train` run folder has no cell block: data.subset names the setting
+    # a run folder of an earlier version's `pifexp train` names no setting (neither a cell block
+    # nor a setting group): data.subset names the setting
     config = (run_dir / "config.yaml").read_text()
-    (run_dir / "config.yaml").write_text(config.replace("cell:\n  name: ukb-pif-small\n  setting: "
-                                                        "small\n", ""))  # fmt: skip
+    config = config.replace("cell:\n  name: ukb-pif-small\n", "")
+    (run_dir / "config.yaml").write_text(config.replace("setting:\n  name: small\n", ""))
     assert "cell:" not in (run_dir / "config.yaml").read_text()
+    assert "setting:" not in (run_dir / "config.yaml").read_text()
     [run] = load_runs([run_dir])
     assert (run.task, run.model, run.setting) == ("ukb", "pif", "small")
 
@@ -209,7 +212,7 @@ def test_patch_labels_follow_pooling_steps():
 def test_patch_labels_cover_every_patch_of_a_configured_network(compose_config):
     cfg = compose_config("train", ["task=adni", "model=pif", "profile=quick"])
     shape = list(cfg.task.input_shape)
-    model = build_model(dict(cfg.model), shape)
+    model = build_model(network_spec_of(cfg))
     labels = pif_patch_labels(model, shape)
     layer = model.pif
     assert labels.shape == tuple(shape)

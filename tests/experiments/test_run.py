@@ -6,6 +6,7 @@ import torch
 from omegaconf import OmegaConf
 
 from pifexp.cli import main
+from pifexp.experiments.specs import network_spec_of
 from pifexp.models import build_model
 
 REQUIRED = ["seed", "balanced_accuracy", "early_stopping_epoch", "roc_auc", "sensitivity",
@@ -49,7 +50,7 @@ def test_train_writes_every_seed_and_the_tables(tiny_train_overrides, tmp_path, 
         # early stopping with patience 1 from epoch 0: the stop comes one epoch after the best
         assert metrics["early_stopping_epoch"] == epochs.epoch.iloc[-1]
         state = torch.load(seed_dir / "best.pt", weights_only=True)
-        model = build_model(OmegaConf.to_container(cfg.model), cfg.task.input_shape)
+        model = build_model(network_spec_of(cfg))
         model.load_state_dict(state)
 
 
@@ -155,14 +156,17 @@ def test_scirep2021_protocol_searches_and_tests_the_winner(tiny_train_overrides,
     winner = search.iloc[search.score.idxmax()]
     assert metrics["early_stopping_epoch"] == winner.early_stopping_epoch
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    assert cfg.model.pif.overlap and cfg.model.activation == "elu"
+    assert cfg.model.overlap and cfg.model.activation == "elu"
+    network = json.loads((run_dir / "seed-0" / "network.json").read_text())
+    assert network["pif"]["overlap"] and network["activation"] == "elu"
     assert cfg.protocol.name == "scirep2021"
     assert "scirep2021" in (run_dir / "summary.md").read_text()
 
 
 def test_paper2019_protocol_applies_the_cells_settings(tiny_train_overrides, tmp_path):
     run_dir = tmp_path / "run"
-    small = ["protocol=paper2019", "data.subset=0.5", "trainer.seeds=1", "trainer.max_epochs=2"]
+    small = ["protocol=paper2019", "setting=small", "data.subset=0.5", "trainer.seeds=1",
+             "trainer.max_epochs=2"]
     # the tiny settings' patience and ignore_before are dropped, so the cell's apply
     overrides = [
         o for o in tiny_train_overrides if not o.startswith(("trainer.patience", "trainer.ignore"))

@@ -2,18 +2,18 @@ import math
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from pifexp.errors import ConfigError
+from pifexp.experiments.specs import network_spec_of
 from pifexp.layers import PatchIndividualFilters3d
-from pifexp.models import build_model
+from pifexp.models import NetworkSpec, build_model
 from pifexp.models.summary import summarize
 
 
 def model_for(compose_config, task, model, *overrides, device="meta"):
     cfg = compose_config("model_summary", [f"task={task}", f"model={model}", *overrides])
     with torch.device(device):
-        network = build_model(OmegaConf.to_container(cfg.model, resolve=True), cfg.task.input_shape)
+        network = build_model(network_spec_of(cfg))
     return cfg, network
 
 
@@ -107,3 +107,21 @@ def test_unknown_activation_names_the_setting(compose_config):
 def test_pif_flattened_size_matches_layer(compose_config):
     _, network = model_for(compose_config, "ukb", "pif")
     assert network.fc1.in_features == math.prod(network.pif.output_shape())
+
+
+@pytest.mark.parametrize("model", ["baseline", "pif"])
+def test_a_spec_read_back_from_json_builds_the_same_network(compose_config, model):
+    cfg = compose_config(
+        "model_summary", ["task=ms", f"model={model}", "model.overlap=true", "model.dropout=0.3"]
+    )
+    spec = network_spec_of(cfg)
+    again = NetworkSpec.from_json(spec.to_json())
+    assert again == spec
+    torch.manual_seed(0)
+    first = build_model(spec)
+    torch.manual_seed(0)
+    second = build_model(again)
+    assert str(first) == str(second)
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(),
+                                 strict=True):  # fmt: skip
+        assert torch.equal(a, b), name

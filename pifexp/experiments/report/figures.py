@@ -1,29 +1,29 @@
 """Figures from run folders: learning curves with the early-stopping point, ROC curves per cell,
 balanced-accuracy distributions of baseline vs PIF, and the PIF patch grid over the MNI template.
 
-Each figure is built from data (a CellRun, a config) into a matplotlib Figure without pyplot's
-global state; write_figures is the one place that saves them.
+Each figure is built from data (a CellRun) into a matplotlib Figure without pyplot's global state;
+write_figures is the one place that saves them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 from torch import nn
 
 from pifexp.data.grid import Grid, mni_grid, target_grid
 from pifexp.errors import PifexpError
-from pifexp.experiments.report import METRICS_FILE, CellRun
+from pifexp.experiments import rundir
+from pifexp.experiments.report.runs import CellRun
+from pifexp.experiments.report.tables import pairs
 from pifexp.files import write_atomic
+from pifexp.models import NetworkSpec, build_model, network_spec
+from pifexp.synthetic import cohort_grid
 
-EPOCHS_FILE = "epochs.csv"
-PREDICTIONS_FILE = "test_predictions.csv"
 DECISION_THRESHOLD = 0.5  # prediction = sigmoid >= 0.5, as in training and testing
 
 
@@ -40,16 +40,6 @@ def _matplotlib():
     return Figure
 
 
-def _seed_dirs(run: CellRun) -> list[tuple[int, Path]]:
-    seeds = set(int(seed) for seed in run.results["seed"])
-    found = []
-    for metrics_path in sorted(run.run_dir.glob(f"seed-*/{METRICS_FILE}")):
-        seed = int(json.loads(metrics_path.read_text())["seed"])
-        if seed in seeds:
-            found.append((seed, metrics_path.parent))
-    return sorted(found)
-
-
 def _title(run: CellRun) -> str:
     return f"{run.name} ({run.setting_value('model', 'architecture') or run.model})"
 
@@ -63,8 +53,8 @@ def learning_curves_figure(run: CellRun, figures: Mapping[str, Any]):
     width, height = figures["panel_size_inches"]
     figure = Figure(figsize=(width * 1.5, height))
     ax = figure.add_subplot()
-    for seed, seed_dir in _seed_dirs(run):
-        epochs = pd.read_csv(seed_dir / EPOCHS_FILE)
+    for seed, seed_dir in run.seed_dirs():
+        epochs = rundir.read_epochs(seed_dir)
         metrics = run.results.loc[run.results["seed"] == seed].iloc[0]
         (line,) = ax.plot(epochs["epoch"], epochs["val_loss"], label=f"seed {seed}", lw=1)
         for column, style in (("early_stopping_epoch", "o"), ("best_epoch", "o")):
@@ -92,8 +82,8 @@ def roc_figure(run: CellRun, figures: Mapping[str, Any]):
     figure = Figure(figsize=(height * 1.25, height * 1.25))
     ax = figure.add_subplot()
     ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
-    for seed, seed_dir in _seed_dirs(run):
-        predictions = pd.read_csv(seed_dir / PREDICTIONS_FILE)
+    for seed, seed_dir in run.seed_dirs():
+        predictions = rundir.read_predictions(seed_dir)
         labels = predictions["label"].to_numpy()
         probabilities = predictions["probability"].to_numpy()
         if len(np.unique(labels)) < 2:
@@ -189,40 +179,30 @@ def pif_patch_labels(model: nn.Sequential, input_shape: Sequence[int]) -> np.nda
     return np.where((d >= 0) & (h >= 0) & (w >= 0), labels, 0).astype(np.int32)
 
 
-def task_grid(config: Mapping[str, Any]) -> Grid:
-    """The voxel grid (affine in MNI mm) of a run's input volumes: the synthetic cohort's grid, or
-    for a cohort of one's own the grid its cache was built on, else nilearn's MNI152 box."""
+def input_grid(run: CellRun) -> Grid:
+    """The voxel grid (affine in MNI mm) of a run's input volumes, as recorded at training time.
+    Runs of earlier versions did not record it: the synthetic cohort's grid, or for a cohort of
+    one's own the task's shape over nilearn's MNI152 box."""
+    recorded = rundir.read_input_grid(run.run_dir)
+    if recorded is not None:
+        return recorded
+    config = run.config
     shape = [int(n) for n in config["task"]["input_shape"]]
     data = config["data"]
     if data.get("source") == "synthetic":
-        from pifexp.data.synthetic_anatomy import cohort_grid
-
         grid_cfg = data["synthetic"]["grid"]
         return cohort_grid(shape, grid_cfg["field_of_view_mm"], grid_cfg["center_mm"])
-    cached = _cached_grid(config)
-    if cached is not None:
-        return cached
     crop = config["task"]["preprocess"]["crop"]
     return target_grid(mni_grid(int(data["mni_resolution"])), shape, crop)
 
 
-def _cached_grid(config: Mapping[str, Any]) -> Grid | None:
-    from omegaconf import OmegaConf
-
-    from pifexp.data.cache import META_FILE, cache_location, is_built
-    from pifexp.data.manifest import read_manifest
-    from pifexp.data.preprocess import preprocess_settings
-
-    cfg = OmegaConf.create(dict(config))
-    try:
-        location = cache_location(
-            read_manifest(cfg.data.manifest, cfg.task), preprocess_settings(cfg), cfg.data.cache_dir
-        )
-    except (PifexpError, OSError, KeyError, ValueError):
-        return None  # the images or manifest are not here: fall back to the MNI box
-    if not is_built(location):
-        return None
-    return Grid.from_json(json.loads((location / META_FILE).read_text())["grid"])
+def run_network(run: CellRun) -> NetworkSpec:
+    """The run's network: network.json beside a checkpoint, or for runs of earlier versions the
+    model in its config."""
+    for _, folder in run.seed_dirs():
+        if (folder / rundir.NETWORK_FILE).is_file():
+            return rundir.read_network_spec(folder)
+    return network_spec(run.config["model"], run.config["task"]["input_shape"])
 
 
 def patch_grid_figure(run: CellRun, figures: Mapping[str, Any], task_label: str):
@@ -233,13 +213,10 @@ def patch_grid_figure(run: CellRun, figures: Mapping[str, Any], task_label: str)
     from nilearn.datasets import load_mni152_template
     from nilearn.image import resample_img
 
-    from pifexp.models import build_model
-
-    config = run.config
-    shape = [int(n) for n in config["task"]["input_shape"]]
-    model = build_model(config["model"], shape)
-    labels = pif_patch_labels(model, shape)
-    grid = task_grid(config)
+    spec = run_network(run)
+    model = build_model(spec)
+    labels = pif_patch_labels(model, spec.input_shape)
+    grid = input_grid(run)
     settings = figures["patch_grid"]
     template = resample_img(
         load_mni152_template(resolution=int(settings["template_resolution"])),
@@ -266,7 +243,7 @@ def patch_grid_figure(run: CellRun, figures: Mapping[str, Any], task_label: str)
         colorbar=False,
         draw_cross=False,
         title=(
-            f"{task_label}, {config['model'].get('architecture', 'PIF')}: {counts} patches of "
+            f"{task_label}, {spec.architecture}: {counts} patches of "
             f"{patch} features; {voxels} voxels of {voxel_mm} mm"
         ),
     )
@@ -301,11 +278,8 @@ def write_figures(
         written.append(_save(learning_curves_figure(run, figures),
                              folder / f"learning-curves-{run.name}{suffix}", figures))  # fmt: skip
         written.append(_save(roc_figure(run, figures), folder / f"roc-{run.name}{suffix}", figures))
-    by_arm: dict[tuple[str, str], dict[str, CellRun]] = {}
-    for run in runs:
-        by_arm.setdefault((run.task, run.setting), {})[run.model] = run
-    for (task, setting), arms in sorted(by_arm.items()):
-        if {"baseline", "pif"} <= set(arms) and not any(a.results.empty for a in arms.values()):
+    for (task, setting), arms in sorted(pairs(runs).items()):
+        if not any(arm.results.empty for arm in arms.values()):
             figure = balanced_accuracy_figure(arms["baseline"], arms["pif"], figures, labels)
             written.append(
                 _save(figure, folder / f"balanced-accuracy-{task}-{setting}{suffix}", figures)

@@ -1,5 +1,5 @@
-"""Synthetic cohorts: files and manifest, class balance, one grid, where the class signal lies,
-byte-identical output, the cache folder, refusals and the `pifexp data synth` command."""
+"""`pifexp data synth`: files and manifest, class balance, one grid, where the class signal lies,
+byte-identical output, refusals, the montage and the data pipeline reading the cohort."""
 
 from __future__ import annotations
 
@@ -9,45 +9,19 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
+from cohort_files import (
+    SMALL_GRID,
+    TINY_GRID,
+    folder_files,
+    read_manifest,
+    synth_overrides,
+    volumes,
+)
 
 from pifexp.cli import main
-from pifexp.data import synthetic
 from pifexp.data.grid import Grid, box_shortfall_mm, mni_brain_box
-from pifexp.data.synthetic import (
-    COHORT_FILE,
-    EFFECT_MAP_FILE,
-    MANIFEST_FILE,
-    cohort_grid,
-    cohort_settings,
-    ensure_synthetic_cohort,
-    plan_cohort,
-)
-from pifexp.errors import ConfigError, PifexpError
-
-TINY_GRID = "task.input_shape=[24,28,24]"  # about 7.8 mm voxels
-SMALL_GRID = "task.input_shape=[32,38,32]"  # about 5.7 mm voxels
-QUIET = ["data.synthetic.progress=false", "data.synthetic.workers=1"]
-
-
-def synth_overrides(out_dir: Path | None, *extra: str) -> list[str]:
-    where = [f"data.synthetic.out_dir={out_dir}"] if out_dir is not None else []
-    return [*where, *QUIET, *extra]
-
-
-def read_manifest(folder: Path) -> pd.DataFrame:
-    return pd.read_csv(folder / MANIFEST_FILE, dtype={"subject_id": str, "session": str})
-
-
-def volumes(folder: Path, manifest: pd.DataFrame) -> np.ndarray:
-    return np.stack(
-        [nib.load(folder / path).get_fdata(dtype=np.float32) for path in manifest["path"]]
-    )
-
-
-def folder_files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+from pifexp.synthetic import COHORT_FILE, EFFECT_MAP_FILE, MANIFEST_FILE, cohort_grid
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +74,6 @@ def test_images_share_one_mni_grid(adni_cohort: Path):
         assert image.header.get_sform(coded=True)[1] == 4  # NIfTI code 4: MNI 152
     assert {image.get_data_dtype() for image in images} == {np.dtype(np.int16)}
     assert box_shortfall_mm(Grid.of_image(images[0]), mni_brain_box(2)) == 0
-
-
-def test_paper_grids_cover_the_mni_brain():
-    ukb = cohort_grid([182, 218, 182], [182, 218, 182], [-0.5, -17.5, 18.5])
-    np.testing.assert_allclose(ukb.affine[:3, :3], np.eye(3))
-    np.testing.assert_allclose(ukb.affine[:3, 3], [-91, -126, -72])  # FSL's grid, stored RAS
-    for shape in ([182, 218, 182], [96, 114, 96], [72, 86, 72], [24, 28, 24]):
-        grid = cohort_grid(shape, [182, 218, 182], [-0.5, -17.5, 18.5])
-        assert box_shortfall_mm(grid, mni_brain_box(1)) == 0
 
 
 def test_subjects_and_visits_differ(adni_cohort: Path):
@@ -200,50 +165,6 @@ def test_ms_lesions_in_patients_rarely_in_controls(tmp_path: Path):
     assert effect.min() < 0  # lesions are T1-hypointense
 
 
-def test_ukb_sex_is_the_label_and_men_have_larger_heads(compose_config):
-    strength = "data.synthetic.tasks.ukb.effect_strength=1"  # the sizes as written
-    cfg = compose_config("data_synth", ["task=ukb", "data.synthetic.n_subjects=400", strength])
-    plan = plan_cohort(cohort_settings(cfg))
-    assert (plan["male"] == plan["label"]).all()
-    assert plan["label"].sum() == round(400 * 0.458)
-    men, women = (plan.loc[plan["label"] == k, "log_head_scale"] for k in (1, 0))
-    assert np.expm1(men.mean() - women.mean()) == pytest.approx(0.035, abs=0.01)
-
-
-def test_reused_from_the_cache_and_keyed_by_settings(compose_config, tmp_path: Path):
-    base = [
-        "task=ms", "data.synthetic.n_subjects=4", TINY_GRID,
-        f"data.synthetic.cache_dir={tmp_path}", *QUIET,
-    ]  # fmt: skip
-    manifest = ensure_synthetic_cohort(compose_config("data_synth", base))
-    assert manifest.parent.parent == tmp_path and manifest.is_file()
-    written = {p: p.stat().st_mtime_ns for p in manifest.parent.rglob("*")}
-    assert ensure_synthetic_cohort(compose_config("data_synth", base)) == manifest
-    assert {p: p.stat().st_mtime_ns for p in manifest.parent.rglob("*")} == written
-    other = ensure_synthetic_cohort(compose_config("data_synth", [*base, "data.synthetic.seed=3"]))
-    assert other.parent != manifest.parent
-    # settings that do not change the files share the folder
-    plot_off = [*base, "data.synthetic.plot=false", "data.synthetic.workers=2"]
-    assert cohort_settings(compose_config("data_synth", plot_off)).target == manifest.parent
-
-
-def test_an_interrupted_run_leaves_no_cohort(compose_config, tmp_path: Path, monkeypatch):
-    cfg = compose_config(
-        "data_synth",
-        ["task=adni", "data.synthetic.n_subjects=4", TINY_GRID, *synth_overrides(tmp_path / "c")],
-    )
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(synthetic, "effect_map", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        ensure_synthetic_cohort(cfg)
-    assert list(tmp_path.iterdir()) == []  # neither the cohort nor its hidden working folder
-    monkeypatch.undo()
-    assert ensure_synthetic_cohort(cfg).is_file()
-
-
 def test_refuses_a_folder_with_other_files(tmp_path: Path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
     argv = ["data", "synth", "task=adni", "data.synthetic.n_subjects=4", TINY_GRID]
@@ -274,36 +195,6 @@ def test_refuses_a_cohort_of_other_settings_and_reuses_its_own(tmp_path: Path, c
     assert json.loads((folder / COHORT_FILE).read_text()) == before
 
 
-@pytest.mark.parametrize(
-    ("override", "setting"),
-    [
-        ("data.synthetic.n_subjects=1", "data.synthetic.n_subjects"),
-        ("data.synthetic.dtype=uint8", "data.synthetic.dtype"),
-        ("data.synthetic.compress_level=12", "data.synthetic.compress_level"),
-        ("data.synthetic.workers=0", "data.synthetic.workers"),
-        (
-            "data.synthetic.tasks.adni.class_fraction=1.5",
-            "data.synthetic.tasks.adni.class_fraction",
-        ),
-        (
-            "data.synthetic.tasks.adni.images_per_subject=9",
-            "data.synthetic.tasks.adni.images_per_subject",
-        ),
-        ("+data.synthetic.tasks.adni.class_effects.pons=-0.1", "class_effects.pons"),
-        ("data.synthetic.grid.template_resolution=3", "data.synthetic.grid.template_resolution"),
-        ("task.input_shape=[24,28]", "task.input_shape"),
-        ("task.name=abide", "task.name"),
-    ],
-)
-def test_bad_settings_are_named(compose_config, tmp_path: Path, override: str, setting: str):
-    cfg = compose_config(
-        "data_synth", ["task=adni", TINY_GRID, *synth_overrides(tmp_path), override]
-    )
-    with pytest.raises(ConfigError, match=setting.replace(".", r"\.")):
-        cohort_settings(cfg)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_bad_setting_exits_with_one_line(tmp_path: Path, capsys):
     argv = ["data", "synth", "task=adni", "data.synthetic.n_subjects=1", *synth_overrides(tmp_path)]
     assert main(argv) == 1
@@ -329,39 +220,12 @@ def test_plot_writes_a_montage(adni_cohort: Path, tmp_path: Path):
     assert (folder / "montage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_ensure_rejects_non_content_errors_early(compose_config, tmp_path: Path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    cfg = compose_config("data_synth", ["task=ms", TINY_GRID, *synth_overrides(blocker)])
-    with pytest.raises(PifexpError, match="data.synthetic.out_dir"):
-        ensure_synthetic_cohort(cfg)
-
-
-@pytest.mark.parametrize("task", ["ukb", "adni", "ms"])
-def test_quick_profile_is_smaller_and_fits_its_networks(compose_config, task: str):
-    torch = pytest.importorskip("torch")
-    from omegaconf import OmegaConf
-
-    from pifexp.models.network import build_model
-
-    quick = compose_config("data_synth", [f"task={task}", "profile=quick"])
-    paper = compose_config("data_synth", [f"task={task}"])
-    shape = list(quick.task.input_shape)
-    assert np.prod(shape) < np.prod(paper.task.input_shape)
-    assert quick.data.synthetic.n_subjects <= paper.data.synthetic.n_subjects
-    for model in ("baseline", "pif"):
-        cfg = compose_config("model_summary", [f"task={task}", f"model={model}", "profile=quick"])
-        assert list(cfg.task.input_shape) == shape
-        with torch.device("meta"):
-            build_model(OmegaConf.to_container(cfg.model, resolve=True), shape)
-
-
 def test_the_data_pipeline_accepts_the_cohort(adni_cohort: Path, compose_config):
     from pifexp.data.check import check_cohort
     from pifexp.data.manifest import read_manifest as read_checked_manifest
 
     cfg = compose_config("data_synth", ["task=adni"])
-    manifest = read_checked_manifest(adni_cohort / MANIFEST_FILE, cfg.task)
+    manifest = read_checked_manifest(adni_cohort / MANIFEST_FILE, cfg.task.classes)
     assert set(manifest["label"]) == {0, 1}
     report = check_cohort(
         manifest,

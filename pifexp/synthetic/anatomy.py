@@ -3,17 +3,16 @@
 Built once per cohort from the 2009 templates that nilearn ships (T1, grey and white matter
 probability, brain mask): the T1 image, tissue maps, the lateral ventricles' signed distance and
 local half-width, the depth below the outer CSF, soft region memberships and the places where
-lesions may lie. All maps live on the cohort's grid; `render_anatomy` (pifexp.data.synthetic)
-changes them per subject.
+lesions may lie. All maps live on the cohort's grid; `render_anatomy`
+(pifexp.synthetic.render) changes them per subject. Pure functions: the templates come from
+nilearn's package data; saving and loading an anatomy is pifexp.synthetic.store's.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import nibabel as nib
@@ -40,7 +39,6 @@ FWHM_PER_SD = 2.0 * np.sqrt(2.0 * np.log(2.0))
 PARTIAL_VOLUME_MIDPOINT = 0.5
 # points on the ventricle volume curve (linear between them; the curve is smooth)
 CURVE_POINTS = 256
-ANATOMY_FILE = "anatomy.json"
 
 
 @dataclass(eq=False)
@@ -65,45 +63,6 @@ class Anatomy:
     @property
     def voxel_mm(self) -> float:
         return float(self.grid.voxel_size[0])
-
-    def save(self, folder: Path) -> None:
-        """Maps as .npy files (memory-mappable by worker processes), the rest as JSON."""
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, array in self.maps.items():
-            np.save(folder / f"{_file_name(name)}.npy", array)
-        description = {
-            "grid": self.grid.to_json(),
-            "maps": list(self.maps),
-            "tissue_intensity": self.tissue_intensity,
-            "brain_center_mm": self.brain_center_mm.tolist(),
-            "ventricle_widening": self.ventricle_widening.tolist(),
-            "ventricle_log_volume": self.ventricle_log_volume.tolist(),
-            "template_resolution": self.template_resolution,
-            "meta": self.meta,
-        }
-        (folder / ANATOMY_FILE).write_text(json.dumps(description))
-
-    @classmethod
-    def load(cls, folder: Path) -> Anatomy:
-        description = json.loads((folder / ANATOMY_FILE).read_text())
-        maps = {
-            name: np.load(folder / f"{_file_name(name)}.npy", mmap_mode="r")
-            for name in description["maps"]
-        }
-        return cls(
-            grid=Grid.from_json(description["grid"]),
-            maps=maps,
-            tissue_intensity=description["tissue_intensity"],
-            brain_center_mm=np.asarray(description["brain_center_mm"]),
-            ventricle_widening=np.asarray(description["ventricle_widening"]),
-            ventricle_log_volume=np.asarray(description["ventricle_log_volume"]),
-            template_resolution=int(description["template_resolution"]),
-            meta=description["meta"],
-        )
-
-
-def _file_name(map_name: str) -> str:
-    return map_name.replace(":", "-")
 
 
 def cohort_grid(
@@ -197,62 +156,9 @@ def build_anatomy(
     """The reference anatomy on `grid`: everything measured on the templates at their own
     resolution (distances need fine voxels), then smoothed and resampled onto the grid."""
     resolution = template_resolution_for(grid, template_resolution)
-    templates, template_affine = load_templates(resolution)
-    spacing = float(resolution)
-    t1, gm, wm = templates["t1"], templates["gm"], templates["wm"]
-    inside = templates["brain"] > PARTIAL_VOLUME_MIDPOINT
-    csf = np.clip(templates["brain"] - gm - wm, 0.0, 1.0) * inside
-    pure = float(anatomy_cfg["pure_tissue_threshold"])
-    tissue_intensity = {
-        name: float(t1[(probability >= pure) & inside].mean())
-        for name, probability in zip(TISSUES, (gm, wm, csf), strict=True)
-    }
-    x, y, z = world_axes(t1.shape, template_affine)
-
-    ventricles_cfg = anatomy_cfg["ventricles"]
-    box_min, box_max = (np.asarray(ventricles_cfg[k], float) for k in ("box_min_mm", "box_max_mm"))
-    in_box = (
-        (x >= box_min[0])
-        & (x <= box_max[0])
-        & (y >= box_min[1])
-        & (y <= box_max[1])
-        & (z >= box_min[2])
-        & (z <= box_max[2])
+    fine_maps, tissue_intensity, template_affine = _template_maps(
+        anatomy_cfg, lesions_cfg, resolution
     )
-    csf_like = csf > float(ventricles_cfg["csf_threshold"])
-    depth_in_brain = distance_mm(~inside, spacing)
-    ventricles = (
-        csf_like & inside & in_box & (depth_in_brain >= float(ventricles_cfg["min_depth_mm"]))
-    )
-    if not ventricles.any():
-        raise ConfigError(
-            "data.synthetic.anatomy.ventricles: no template voxel qualifies (box, csf_threshold, "
-            "min_depth_mm)"
-        )
-    depth_in_ventricles = distance_mm(~ventricles, spacing)
-    ventricle_distance = distance_mm(ventricles, spacing) - depth_in_ventricles
-    # each part of the ventricles widens in proportion to its own half-width (the deepest point
-    # nearby), so that enlarged ventricles keep their shape instead of swelling into a blob
-    reach_voxels = int(round(float(ventricles_cfg["half_width_reach_mm"]) / spacing))
-    half_width = ndimage.maximum_filter(depth_in_ventricles, size=2 * reach_voxels + 1)
-    # the septum between the two lateral ventricles stays: no widening across the midline
-    half_width = half_width * (np.abs(x) > float(ventricles_cfg["septum_half_width_mm"]))
-    outer_csf = ~inside | (csf_like & ~ventricles)
-    cortex = distance_mm(outer_csf, spacing) <= float(anatomy_cfg["cortex_depth_mm"])
-
-    fine_maps: dict[str, np.ndarray] = {
-        "t1": t1,
-        "brain": templates["brain"],
-        "gm": gm,
-        "ventricle_distance": ventricle_distance,
-        "ventricle_half_width": half_width,
-        "cortex": cortex.astype(np.float32),
-    }
-    if lesions_cfg is not None:
-        fine_maps.update(
-            _lesion_candidates(gm, wm, inside, ventricle_distance, z, lesions_cfg, spacing)
-        )
-
     grid_to_template = np.linalg.inv(template_affine) @ grid.affine
     maps = {
         name: _resample(array, grid_to_template, grid, resolution)
@@ -274,7 +180,7 @@ def build_anatomy(
         maps["ventricle_half_width"],
         brain,
         grid.voxel_size[0],
-        ventricles_cfg["widening_range"],
+        anatomy_cfg["ventricles"]["widening_range"],
     )
     return Anatomy(
         grid=grid,
@@ -286,6 +192,83 @@ def build_anatomy(
         template_resolution=resolution,
         meta={"ventricle_volume_ml": _ventricle_volume_ml(maps, grid)},
     )
+
+
+def _template_maps(
+    anatomy_cfg: Mapping[str, Any], lesions_cfg: Mapping[str, Any] | None, resolution: int
+) -> tuple[dict[str, np.ndarray], dict[str, float], np.ndarray]:
+    """The maps on the templates' own grid, the pure tissues' mean T1 and the templates' affine."""
+    templates, template_affine = load_templates(resolution)
+    spacing = float(resolution)
+    t1, gm, wm = templates["t1"], templates["gm"], templates["wm"]
+    inside = templates["brain"] > PARTIAL_VOLUME_MIDPOINT
+    csf = np.clip(templates["brain"] - gm - wm, 0.0, 1.0) * inside
+    pure = float(anatomy_cfg["pure_tissue_threshold"])
+    tissue_intensity = {
+        name: float(t1[(probability >= pure) & inside].mean())
+        for name, probability in zip(TISSUES, (gm, wm, csf), strict=True)
+    }
+    axes = world_axes(t1.shape, template_affine)
+    ventricles_cfg = anatomy_cfg["ventricles"]
+    csf_like = csf > float(ventricles_cfg["csf_threshold"])
+    ventricles = _ventricle_mask(csf_like, inside, axes, ventricles_cfg, spacing)
+    ventricle_distance, half_width = _ventricle_distance(
+        ventricles, axes[0], ventricles_cfg, spacing
+    )
+    outer_csf = ~inside | (csf_like & ~ventricles)
+    cortex = distance_mm(outer_csf, spacing) <= float(anatomy_cfg["cortex_depth_mm"])
+    fine_maps: dict[str, np.ndarray] = {
+        "t1": t1,
+        "brain": templates["brain"],
+        "gm": gm,
+        "ventricle_distance": ventricle_distance,
+        "ventricle_half_width": half_width,
+        "cortex": cortex.astype(np.float32),
+    }
+    if lesions_cfg is not None:
+        fine_maps.update(
+            _lesion_candidates(gm, wm, inside, ventricle_distance, axes[2], lesions_cfg, spacing)
+        )
+    return fine_maps, tissue_intensity, template_affine
+
+
+def _ventricle_mask(
+    csf_like: np.ndarray,
+    inside: np.ndarray,
+    axes: Sequence[np.ndarray],
+    ventricles_cfg: Mapping[str, Any],
+    spacing: float,
+) -> np.ndarray:
+    """The lateral ventricles: CSF-like voxels in the box, deep enough below the brain's surface."""
+    box_min, box_max = (np.asarray(ventricles_cfg[k], float) for k in ("box_min_mm", "box_max_mm"))
+    in_box = np.ones(csf_like.shape, dtype=bool)
+    for axis, low, high in zip(axes, box_min, box_max, strict=True):
+        in_box &= (axis >= low) & (axis <= high)
+    depth_in_brain = distance_mm(~inside, spacing)
+    ventricles = (
+        csf_like & inside & in_box & (depth_in_brain >= float(ventricles_cfg["min_depth_mm"]))
+    )
+    if not ventricles.any():
+        raise ConfigError(
+            "data.synthetic.anatomy.ventricles: no template voxel qualifies (box, csf_threshold, "
+            "min_depth_mm)"
+        )
+    return ventricles
+
+
+def _ventricle_distance(
+    ventricles: np.ndarray, x: np.ndarray, ventricles_cfg: Mapping[str, Any], spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distance to the ventricles' walls (mm, negative inside) and the local half-width."""
+    depth_in_ventricles = distance_mm(~ventricles, spacing)
+    ventricle_distance = distance_mm(ventricles, spacing) - depth_in_ventricles
+    # each part of the ventricles widens in proportion to its own half-width (the deepest point
+    # nearby), so that enlarged ventricles keep their shape instead of swelling into a blob
+    reach_voxels = int(round(float(ventricles_cfg["half_width_reach_mm"]) / spacing))
+    half_width = ndimage.maximum_filter(depth_in_ventricles, size=2 * reach_voxels + 1)
+    # the septum between the two lateral ventricles stays: no widening across the midline
+    half_width = half_width * (np.abs(x) > float(ventricles_cfg["septum_half_width_mm"]))
+    return ventricle_distance, half_width
 
 
 def ventricle_fraction(

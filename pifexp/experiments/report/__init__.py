@@ -1,0 +1,25 @@
+"""Reports from run folders: Table 1 (md, csv, tex), its statistics and its figures.
+
+Owns: reading run folders for a report (runs), statistics, the table (tables), text formats
+(text, markdown, latex), figures, and writing them (writing). Everything it knows about a run
+folder's files comes from pifexp.experiments.rundir.
+May import: pandas, scipy, matplotlib, nilearn, pifexp.experiments.rundir, pifexp.models,
+pifexp.data.grid, pifexp.synthetic (grids); never pifexp.commands or pifexp.cli, never a module
+that trains.
+"""
+
+from pifexp.experiments.report.runs import CellRun, find_run_dirs, load_run, load_runs
+from pifexp.experiments.report.statistics import paired_tests
+from pifexp.experiments.report.writing import Report, build_report, describe_files, write_report
+
+__all__ = [
+    "CellRun",
+    "Report",
+    "build_report",
+    "describe_files",
+    "find_run_dirs",
+    "load_run",
+    "load_runs",
+    "paired_tests",
+    "write_report",
+]

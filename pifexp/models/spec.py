@@ -1,0 +1,148 @@
+"""A network described as data: what `build_model` builds, and what is saved beside a checkpoint
+(network.json) so that the checkpoint alone rebuilds its network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pifexp.errors import ConfigError
+
+ACTIVATIONS = ("relu", "elu")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """Conv3d (no bias change) -> [BatchNorm3d] -> activation -> [MaxPool3d -> [Dropout3d]]."""
+
+    channels: int
+    kernel: int
+    padding: int
+    pool: tuple[int, int] | None  # (kernel, stride) of a max pooling after the block
+
+
+@dataclass(frozen=True)
+class PifSpec:
+    """The PIF layer after the feature blocks (see PatchIndividualFilters3d)."""
+
+    out_channels: int
+    patch_size: int | tuple[int, int, int]
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    overlap: bool = False
+    reassemble: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A baseline (features -> hidden -> logit) or PIF network (features -> PIF -> hidden ->
+    logit) for single-channel volumes of `input_shape`."""
+
+    name: str  # baseline | pif
+    architecture: str
+    input_shape: tuple[int, int, int]
+    features: tuple[BlockSpec, ...]
+    hidden: tuple[int, ...]
+    activation: str
+    batch_norm: bool
+    dropout: float
+    pif: PifSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"model.activation={self.activation!r} is not one of {sorted(ACTIVATIONS)}"
+            )
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ConfigError(
+                f"task.input_shape={list(self.input_shape)} must be three positive voxel counts"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.dropout={self.dropout} must lie in [0, 1)")
+        if any(block.channels < 1 for block in self.features) or any(h < 1 for h in self.hidden):
+            raise ConfigError("model.features channels and model.hidden sizes must be >= 1")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NetworkSpec:
+        """The inverse of to_json (network.json)."""
+        pif = data.get("pif")
+        return cls(
+            name=str(data["name"]),
+            architecture=str(data["architecture"]),
+            input_shape=_shape(data["input_shape"]),
+            features=tuple(
+                BlockSpec(int(b["channels"]), int(b["kernel"]), int(b["padding"]),
+                          _pool(b["pool"]))
+                for b in data["features"]
+            ),  # fmt: skip
+            hidden=tuple(int(h) for h in data["hidden"]),
+            activation=str(data["activation"]),
+            batch_norm=bool(data["batch_norm"]),
+            dropout=float(data["dropout"]),
+            pif=None if not pif else _pif(pif, bool(pif.get("overlap", False))),
+        )
+
+
+def network_spec(model: Mapping[str, Any], input_shape: Sequence[int]) -> NetworkSpec:
+    """The network of a config's `model` node as plain data: model/<name>.yaml's shared settings
+    (activation, batch_norm, dropout, overlap, conv_kernel, conv_padding) with the layers of
+    network/<profile>/<task>_<model>.yaml (features, pif, hidden)."""
+    try:
+        pif = model.get("pif")
+        # one overlap key (model.overlap); run folders of earlier versions kept it in model.pif
+        overlap = bool(model.get("overlap", pif.get("overlap", False) if pif else False))
+        return NetworkSpec(
+            name=str(model.get("name", "pif" if pif else "baseline")),
+            architecture=str(model.get("architecture", model.get("name", "network"))),
+            input_shape=_shape(input_shape),
+            features=tuple(
+                BlockSpec(
+                    channels=int(block["channels"]),
+                    kernel=int(block.get("kernel", model["conv_kernel"])),
+                    padding=int(block.get("padding", model["conv_padding"])),
+                    pool=_pool(block.get("pool")),
+                )
+                for block in model["features"]
+            ),
+            hidden=tuple(int(h) for h in model["hidden"]),
+            activation=str(model["activation"]),
+            batch_norm=bool(model["batch_norm"]),
+            dropout=float(model["dropout"] or 0.0),
+            pif=_pif(pif, overlap) if pif else None,
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(
+            f"model: the network's settings are incomplete or wrong ({error})"
+        ) from None
+
+
+def _pif(pif: Mapping[str, Any], overlap: bool) -> PifSpec:
+    patch = pif["patch_size"]
+    return PifSpec(
+        out_channels=int(pif["out_channels"]),
+        patch_size=int(patch) if isinstance(patch, int) else _shape(patch),
+        kernel_size=int(pif["kernel_size"]),
+        stride=int(pif.get("stride", 1)),
+        padding=int(pif.get("padding", 0)),
+        overlap=overlap,
+        reassemble=bool(pif.get("reassemble", False)),
+    )
+
+
+def _shape(values: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(int(v) for v in values)
+    if len(shape) != 3:
+        raise ConfigError(f"task.input_shape={list(values)} must be three positive voxel counts")
+    return shape  # type: ignore[return-value]
+
+
+def _pool(pool: Sequence[int] | None) -> tuple[int, int] | None:
+    if not pool:
+        return None
+    kernel, stride = pool
+    return int(kernel), int(stride)

@@ -1,0 +1,84 @@
+"""montage.png: a look at a finished cohort, the first subjects of each class with the effect map
+on top (matplotlib and nilearn's plotting, imported only when a montage is drawn)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from pifexp.errors import PifexpError
+from pifexp.synthetic.settings import EFFECT_MAP_FILE, MANIFEST_FILE, MONTAGE_FILE, CohortSettings
+
+# inches per panel, resolution
+PANEL_SIZE_INCHES = (6.0, 2.4)
+MONTAGE_DPI = 100
+
+
+def write_montage(folder: Path, settings: CohortSettings) -> Path:
+    """montage.png: the first subjects of each class (one column per class), each with the
+    effect map on top, cut where the effect is largest."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+        from nilearn import plotting
+    except ImportError as error:
+        raise PifexpError(
+            f"data.synthetic.plot=true needs matplotlib ({error}); install it or set plot=false"
+        ) from None
+    folder = Path(folder)
+    synthetic = settings.synthetic
+    manifest = pd.read_csv(folder / MANIFEST_FILE, dtype={"subject_id": str, "session": str})
+    effect = nib.load(folder / EFFECT_MAP_FILE)
+    effect_data = effect.get_fdata(dtype=np.float32)
+    peak = np.unravel_index(int(np.argmax(np.abs(effect_data))), effect_data.shape)
+    per_class = int(synthetic["plot_subjects_per_class"])
+    width, height = PANEL_SIZE_INCHES
+    figure, axes = plt.subplots(
+        per_class,
+        len(settings.classes),
+        figsize=(width * len(settings.classes), height * per_class),
+        squeeze=False,
+    )
+    try:
+        for column, name in enumerate(settings.classes):
+            rows = manifest[manifest["label"] == name].head(per_class)
+            for row_index in range(per_class):
+                ax = axes[row_index, column]
+                if row_index >= len(rows):
+                    ax.axis("off")
+                    continue
+                row = rows.iloc[row_index]
+                plotting.plot_stat_map(
+                    effect,
+                    bg_img=str(folder / row["path"]),
+                    axes=ax,
+                    cut_coords=nib.affines.apply_affine(effect.affine, peak),
+                    threshold=float(synthetic["plot_threshold"]) * float(np.abs(effect_data).max()),
+                    colorbar=False,
+                    draw_cross=False,
+                    annotate=False,
+                    title=f"{name}: {row['subject_id']} {row['session']}",
+                )
+        return _save(figure, folder / MONTAGE_FILE)
+    finally:
+        plt.close(figure)
+
+
+def _save(figure: Any, path: Path) -> Path:
+    """Save the figure under a hidden name beside `path`, then rename it into place: a reader
+    never sees half a file, and the file gets the permissions of any new file (the umask's)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        figure.savefig(partial, format="png", dpi=MONTAGE_DPI)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
