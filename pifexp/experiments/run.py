@@ -121,9 +121,11 @@ def run_seed(
     rundir.write_epochs(folder, pd.DataFrame(result.epochs))
     rundir.write_checkpoint(folder, result.best_state, spec.network)
     test_rows = partition_rows(cohort.index, {"test": split["test"]})["test"]
-    rundir.write_predictions(
-        folder, pd.DataFrame({"row": test_rows, "label": labels, "probability": probabilities})
-    )
+    images = cohort.index.iloc[test_rows]
+    predictions = pd.DataFrame({"row": test_rows, "label": labels, "probability": probabilities})
+    for column in ("subject_id", "session", "path"):  # which image each row is
+        predictions[column] = images[column].to_numpy()
+    rundir.write_predictions(folder, predictions)
     metrics = {
         "seed": seed,
         **binary_metrics(labels, probabilities),
@@ -135,6 +137,8 @@ def run_seed(
         "val_images": batches.size("val"),
         "test_images": batches.size("test"),
         "seconds": round(seconds, 2),
+        # distinct subjects per partition (a subject may have several images)
+        **{f"{name}_subjects": len(split[name]) for name in ("train", "val", "test")},
     }
     rundir.write_metrics(folder, metrics)  # last: marks the seed as done
     return metrics

@@ -53,7 +53,7 @@ CELLS_DIR = "cells"
 RESULT_COLUMNS = [
     "seed", "balanced_accuracy", "early_stopping_epoch", "roc_auc", "sensitivity", "specificity",
     "best_epoch", "epochs_trained", "stopped_early", "train_images", "val_images", "test_images",
-    "seconds",
+    "seconds", "train_subjects", "val_subjects", "test_subjects",
 ]  # fmt: skip
 # settings that change how a run is watched, or how many seeds it has, not what a seed computes
 NOT_COMPARED = {

@@ -44,11 +44,12 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     augment: Callable[[torch.Tensor], torch.Tensor],
     autocast: Callable[[], AbstractContextManager],
-) -> float:
-    """One pass over the training batches; returns the mean loss per image."""
+) -> tuple[float, int]:
+    """One pass over the training batches; returns the mean loss per image and the number of
+    optimizer steps."""
     model.train()
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-    total, count = None, 0  # the loss stays on the device: no sync per batch
+    total, count, steps = None, 0, 0  # the loss stays on the device: no sync per batch
     for x, y in batches:
         x = augment(x)  # (B, 1, D, H, W), on the device
         with autocast():
@@ -59,7 +60,8 @@ def train_epoch(
         optimizer.step()
         total = loss.detach() if total is None else total + loss.detach()
         count += len(y)
-    return float(total) / count if count else 0.0
+        steps += 1
+    return (float(total) / count if count else 0.0), steps
 
 
 @torch.no_grad()
@@ -120,9 +122,12 @@ def fit(
     epochs: list[dict[str, float]] = []
     best_state, best_epoch, best_score = copy.deepcopy(model.state_dict()), None, -math.inf
     stopped_early = False
-    epoch = -1
+    epoch, steps = -1, 0
     for epoch in range(max_epochs):
-        train_loss = train_epoch(model, train_batches(epoch), optimizer, augment, autocast)
+        train_loss, epoch_steps = train_epoch(
+            model, train_batches(epoch), optimizer, augment, autocast
+        )
+        steps += epoch_steps
         if not math.isfinite(train_loss):
             raise PifexpError(
                 f"the training loss is {train_loss} at epoch {epoch}: lower trainer.lr or check "
@@ -134,6 +139,8 @@ def fit(
             "train_loss": train_loss,
             "val_loss": val_loss,
             "val_balanced_accuracy": binary_metrics(labels, probabilities)["balanced_accuracy"],
+            "steps": steps,  # optimizer steps so far
+            "seconds": round(time.perf_counter() - start, 3),  # wall time so far
         }
         epochs.append(row)
         on_epoch(row)

@@ -10,7 +10,7 @@ from pifexp.experiments.specs import network_spec_of
 from pifexp.models import build_model
 
 REQUIRED = ["seed", "balanced_accuracy", "early_stopping_epoch", "roc_auc", "sensitivity",
-            "specificity"]  # fmt: skip
+            "specificity", "train_subjects"]  # fmt: skip
 
 
 def train(overrides, run_dir, *extra):
@@ -44,9 +44,18 @@ def test_train_writes_every_seed_and_the_tables(tiny_train_overrides, tmp_path, 
         members = [set(split[name]) for name in ("train", "val", "test")]
         assert all(members) and not (members[0] & members[1] or members[0] & members[2])
         epochs = pd.read_csv(seed_dir / "epochs.csv")
-        assert list(epochs.columns) == ["epoch", "train_loss", "val_loss", "val_balanced_accuracy"]
+        assert list(epochs.columns) == ["epoch", "train_loss", "val_loss", "val_balanced_accuracy",
+                                        "steps", "seconds"]  # fmt: skip
+        assert epochs.steps.is_monotonic_increasing and epochs.seconds.is_monotonic_increasing
         metrics = json.loads((seed_dir / "metrics.json").read_text())
         assert metrics["epochs_trained"] == len(epochs)
+        # distinct subjects per partition; the test predictions name their images
+        assert [metrics[f"{p}_subjects"] for p in ("train", "val", "test")] == [
+            len(split[p]) for p in ("train", "val", "test")
+        ]
+        predictions = pd.read_csv(seed_dir / "test_predictions.csv", dtype={"subject_id": str})
+        assert set(predictions.subject_id) == set(split["test"])
+        assert len(predictions) == metrics["test_images"] and predictions.path.str.len().min() > 0
         # early stopping with patience 1 from epoch 0: the stop comes one epoch after the best
         assert metrics["early_stopping_epoch"] == epochs.epoch.iloc[-1]
         state = torch.load(seed_dir / "best.pt", weights_only=True)
