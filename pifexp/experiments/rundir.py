@@ -20,6 +20,7 @@ Every file is written atomically (pifexp.files), so a killed run leaves only who
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -202,6 +203,15 @@ def read_split(folder: Path) -> dict[str, list[str]]:
     if sorted(split) != sorted(PARTITIONS):
         raise PifexpError(f"split file {path} must hold {', '.join(PARTITIONS)}")
     return split
+
+
+def split_hash(folder: Path) -> str | None:
+    """A digest of the seed's split (None where it was not recorded): two seeds with the same
+    digest trained, validated and tested on the same subjects."""
+    if not (Path(folder) / SPLIT_FILE).is_file():
+        return None
+    canonical = json.dumps(read_split(folder), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def write_epochs(folder: Path, epochs: pd.DataFrame) -> None:

@@ -83,6 +83,14 @@ def evaluate(
     return total / len(labels_cat), probabilities, labels_cat.numpy()
 
 
+def _require_finite(train_loss: float, epoch: int) -> None:
+    if not math.isfinite(train_loss):
+        raise PifexpError(
+            f"the training loss is {train_loss} at epoch {epoch}: lower trainer.lr or check "
+            "the input intensities"
+        )
+
+
 def _selected(
     select: str, early_stopping: EarlyStopping, row: dict[str, float], best_score: float
 ) -> bool:
@@ -124,15 +132,9 @@ def fit(
     stopped_early = False
     epoch, steps = -1, 0
     for epoch in range(max_epochs):
-        train_loss, epoch_steps = train_epoch(
-            model, train_batches(epoch), optimizer, augment, autocast
-        )
-        steps += epoch_steps
-        if not math.isfinite(train_loss):
-            raise PifexpError(
-                f"the training loss is {train_loss} at epoch {epoch}: lower trainer.lr or check "
-                "the input intensities"
-            )
+        train_loss, taken = train_epoch(model, train_batches(epoch), optimizer, augment, autocast)
+        steps += taken
+        _require_finite(train_loss, epoch)
         val_loss, probabilities, labels = evaluate(model, val_batches(), autocast)
         row = {
             "epoch": epoch,

@@ -20,6 +20,7 @@ ALL_CELLS = [
 ]  # fmt: skip
 SOURCE = "synthetic cohort (pifexp data synth, task {task}, seed 0); not the paper's data"
 TEST_LABELS = [0, 0, 1, 1, 0, 1]
+TEST_SUBJECTS = ["a", "a", "b", "b", "c", "d"]  # a and c of class 0, b and d of class 1
 
 
 def cell_config(cell: str, seeds: int, *overrides: str) -> dict:
@@ -43,7 +44,7 @@ def metrics(seed: int, balanced_accuracy: float, early_stopping_epoch: int) -> d
         "sensitivity": balanced_accuracy, "specificity": balanced_accuracy,
         "best_epoch": max(early_stopping_epoch - 1, 0), "epochs_trained": early_stopping_epoch + 1,
         "stopped_early": True, "train_images": 10, "val_images": 4, "test_images": 6,
-        "seconds": 1.5,
+        "seconds": 1.5, "train_subjects": 8, "val_subjects": 3, "test_subjects": 4,
     }  # fmt: skip
 
 
@@ -53,9 +54,11 @@ def write_cell(
     seeds: Mapping[int, tuple[float, int]],
     planned: int | None = None,
     failure: str | None = None,
+    split_of: str = "",
 ) -> Path:
     """cells/<cell>/ with config.yaml, one seed-<k>/ per entry of `seeds` ({seed: (balanced
-    accuracy, early-stopping epoch)}) and summary.csv; failed.json when `failure` is given."""
+    accuracy, early-stopping epoch)}) and summary.csv; failed.json when `failure` is given.
+    Seed k's split depends on k and `split_of` only: cells with the same `split_of` pair up."""
     folder = out_dir / "cells" / cell
     config = cell_config(cell, planned if planned is not None else len(seeds))
     folder.mkdir(parents=True)
@@ -64,15 +67,22 @@ def write_cell(
         seed_dir = folder / f"seed-{seed}"
         seed_dir.mkdir()
         (seed_dir / "metrics.json").write_text(json.dumps(metrics(seed, balanced_accuracy, epoch)))
+        split = {"train": [f"{split_of}train-{seed}-{i}" for i in range(8)],
+                 "val": [f"{split_of}val-{seed}-{i}" for i in range(3)],
+                 "test": sorted({f"{split_of}{s}-{seed}" for s in TEST_SUBJECTS})}  # fmt: skip
+        (seed_dir / "split.json").write_text(json.dumps(split))
         pd.DataFrame({
             "epoch": range(epoch + 1),
             "train_loss": [0.7 - 0.01 * e for e in range(epoch + 1)],
             "val_loss": [0.69 - 0.005 * e * (-1) ** e for e in range(epoch + 1)],
             "val_balanced_accuracy": [0.5] * (epoch + 1),
+            "steps": [3 * (e + 1) for e in range(epoch + 1)],
+            "seconds": [0.5 * (e + 1) for e in range(epoch + 1)],
         }).to_csv(seed_dir / "epochs.csv", index=False)  # fmt: skip
         probabilities = [0.2, 0.4 + seed / 100, 0.7, 0.45, 0.6, 0.9]
         pd.DataFrame({"row": range(len(TEST_LABELS)), "label": TEST_LABELS,
-                      "probability": probabilities}).to_csv(
+                      "probability": probabilities,
+                      "subject_id": [f"{split_of}{s}-{seed}" for s in TEST_SUBJECTS]}).to_csv(
             seed_dir / "test_predictions.csv", index=False
         )  # fmt: skip
     if seeds:

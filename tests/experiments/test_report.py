@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 from table1_folders import ALL_CELLS, write_batch, write_cell
 from torch import nn
 
 from pifexp.cli import main
 from pifexp.experiments.report import load_runs, paired_tests
-from pifexp.experiments.report.figures import pif_patch_labels
+from pifexp.experiments.report.patch_grid import pif_patch_labels
 from pifexp.experiments.specs import network_spec_of
 from pifexp.layers import PatchIndividualFilters3d
 from pifexp.models import build_model
 
-TABLES = ("table1.md", "table1.csv", "table1.tex")
+TABLES = ("table1.md", "table1.csv", "table1.tex", "comparisons.csv", "seeds.csv")
 NO_FIGURES = "reporting.figures.enabled=false"
 
 
@@ -57,9 +58,13 @@ def test_table_follows_the_paper_layout_with_the_published_numbers_beside_ours(t
         ["| UKB", "Baseline"], ["| UKB", "PIF"], ["| ADNI", "Baseline"], ["| ADNI", "PIF"],
         ["| MS", "Baseline"], ["| MS", "PIF"],
     ]  # fmt: skip
-    # ours, then the paper's, for full then small: UKB baseline full is 60.10 ± 0.10 vs 89.52
-    assert rows[0].startswith("| UKB | Baseline | 60.10 ± 0.10 | 89.52 | 11.0 ± 1.0 | 59.2 |")
-    assert "| MS | PIF | 69.10 ± 0.10 | 80.92 |" in rows[5]
+    # ours, its interval, then the paper's, for full then small: UKB baseline full is
+    # 60.10 ± 0.10 (seeds 60.0, 60.1, 60.2) vs 89.52. Interval: t(0.975, 2) * 0.10 *
+    # sqrt(1/3 + 4/8) = 0.39 (test / train subjects 4 / 8)
+    assert rows[0].startswith(
+        "| UKB | Baseline | 60.10 ± 0.10 | [59.7, 60.5] | 89.52 | 11.0 ± 1.0 | 59.2 |"
+    )
+    assert "| MS | PIF | 69.10 ± 0.10 | [68.7, 69.5] | 80.92 |" in rows[5]
     assert "Eitel et al. 2019" in markdown and "synthetic" in markdown
     assert "not the paper's result" in markdown
     latex = (batch / "table1.tex").read_text()
@@ -89,8 +94,22 @@ def test_paired_tests_pair_the_seeds_that_share_a_split(tmp_path):
         0.125
     )
     markdown = (batch / "table1.md").read_text()
-    assert "| ADNI | Full | 4 | +3.00 | 0.1250 | 0.0462 | -5.0 |" in markdown
     assert "incomplete: 4 of 5 seeds" in markdown
+    # the primary test: corrected resampled t over the 4 pairs, n_test / n_train = 4 / 8
+    differences = np.array([0.01, 0.02, 0.04, 0.05])
+    se = np.sqrt((1 / 4 + 4 / 8) * differences.var(ddof=1))
+    p = 2 * stats.t.sf(differences.mean() / se, 3)
+    assert p == pytest.approx(0.15403, abs=1e-5)
+    low, high = stats.t.interval(0.95, 3, loc=0.03, scale=se)
+    comparisons = pd.read_csv(batch / "comparisons.csv").set_index("metric")
+    primary = comparisons.loc["balanced_accuracy"]
+    assert primary.pairing == "paired" and primary.seeds == 4
+    assert primary.p_value == pytest.approx(p) and primary.p_value_adjusted == pytest.approx(p)
+    assert (primary.ci_low, primary.ci_high) == pytest.approx((low, high))
+    assert primary.effect_size == pytest.approx(0.03 / differences.std(ddof=1))  # d_z
+    assert primary.secondary_p_value == pytest.approx(0.125)  # Wilcoxon, 2 / 2^4
+    row = f"| ADNI | Full | 4 | paired | +3.00 | [{100 * low:.2f}, {100 * high:.2f}] | 1.64 | "
+    assert row + "+3.00 | 0.1540 | 0.1540 | 0.1250 |" in markdown
 
 
 def test_paired_tests_are_undefined_without_a_difference():
@@ -121,7 +140,7 @@ def test_failed_cell_is_listed_not_dropped(tmp_path):
     assert table.loc["ms-pif-full"].seeds == 0
     markdown = (batch / "table1.md").read_text()
     assert "ms-pif-full: failed: NaN loss at epoch 3" in markdown
-    assert "| MS | PIF | —[1] | 80.92 |" in markdown  # the row stays, marked
+    assert "| MS | PIF | —[1] | — | 80.92 |" in markdown  # the row stays, marked
     assert "failed: NaN loss at epoch 3" in (batch / "table1.tex").read_text()
 
 
@@ -131,9 +150,10 @@ def test_figures_for_each_cell_pair_and_pif_task(tmp_path):
     assert report(f"dirs={batch}") == 0
     figures = sorted(path.name for path in (batch / "figures").iterdir())
     assert figures == [
-        "balanced-accuracy-adni-full.png",
+        "balanced-accuracy-adni-full.png", "early-stopping-km-adni-full.png",
+        "epochs-adni-full.png",
         "learning-curves-adni-baseline-full.png", "learning-curves-adni-pif-full.png",
-        "pif-patch-grid-adni.png",
+        "mean-curves-adni-full.png", "pif-patch-grid-adni.png",
         "roc-adni-baseline-full.png", "roc-adni-pif-full.png",
     ]  # fmt: skip
     for name in figures:
@@ -222,3 +242,23 @@ def test_patch_labels_cover_every_patch_of_a_configured_network(compose_config):
     assert first.min(axis=0).tolist() == np.argwhere(labels > 0).min(axis=0).tolist()
     with torch.no_grad():  # the labels come from the same network that trains
         assert model(torch.zeros(1, 1, *shape)).shape == (1, 1)
+
+
+def test_runs_with_other_splits_are_compared_unpaired_and_say_so(tmp_path):
+    batch = tmp_path / "batch"
+    write_cell(batch, "adni-baseline-full", {0: (0.60, 20), 1: (0.62, 22), 2: (0.64, 18)})
+    # the same seeds, but another cohort's splits (as from `pifexp report DIR1 DIR2`)
+    write_cell(batch, "adni-pif-full", {0: (0.66, 15), 1: (0.70, 14), 2: (0.68, 16)},
+               split_of="other-")  # fmt: skip
+    assert report(f"dirs={batch}", NO_FIGURES) == 0
+    comparisons = pd.read_csv(batch / "comparisons.csv").set_index("metric")
+    primary = comparisons.loc["balanced_accuracy"]
+    assert primary.pairing == "unpaired" and primary.primary_test == "Welch t-test"
+    assert "splits differ" in primary.unpaired_because
+    welch = stats.ttest_ind([0.66, 0.70, 0.68], [0.60, 0.62, 0.64], equal_var=False)
+    assert primary.p_value == pytest.approx(welch.pvalue)
+    table = pd.read_csv(batch / "table1.csv").set_index("cell")
+    assert (table.pairing == "unpaired").all()
+    assert math.isnan(table.loc["adni-pif-full"].balanced_accuracy_wilcoxon_p_value)
+    markdown = (batch / "table1.md").read_text()
+    assert "| ADNI | Full | 3 | unpaired: the arms' splits differ (seeds 0, 1, 2) |" in markdown

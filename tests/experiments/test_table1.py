@@ -38,7 +38,7 @@ def numbers(out_dir: Path) -> pd.DataFrame:
 def cell_numbers(out_dir: Path) -> pd.DataFrame:
     """Each cell's own numbers (not its pair's tests), by cell."""
     table = numbers(out_dir).set_index("cell")
-    return table.drop(columns=[c for c in table.columns if "p_value" in c or "paired" in c])
+    return table.drop(columns=[c for c in table.columns if "p_value" in c or "pair" in c])
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,38 @@ def test_every_cell_is_trained_and_tabled(batch):
     assert "synthetic cohort" in markdown and "Eitel et al. 2019" in markdown
     assert (batch / "table1.tex").is_file()
     assert (batch / "figures" / "pif-patch-grid-adni.png").is_file()
+
+
+def test_the_batch_report_has_intervals_tests_censoring_and_power(batch, tmp_path):
+    table = pd.read_csv(batch / "table1.csv").set_index("cell")
+    for cell in table.index:
+        row = table.loc[cell]
+        assert row.balanced_accuracy_ci_low <= row.balanced_accuracy_mean
+        assert row.balanced_accuracy_mean <= row.balanced_accuracy_ci_high
+        assert row.pairing == "paired" and row.seed_intervals_by_subject
+        assert 0 <= row.stopped_by_cap <= 2 and row.steps_to_best_mean > 0
+    comparisons = pd.read_csv(batch / "comparisons.csv").set_index("metric")
+    primary = comparisons.loc["balanced_accuracy"]
+    assert primary.primary_test == "corrected resampled t-test" and primary.adjustment == "holm"
+    assert primary.seeds == 2 and primary.test_train_ratio > 0
+    stopping = comparisons.loc["early_stopping_epoch"]
+    assert {"logrank_p_value", "baseline_stopped_by_cap", "pif_stopped_by_cap"} <= set(
+        stopping.index
+    )
+    seeds = pd.read_csv(batch / "seeds.csv")
+    assert len(seeds) == 4 and seeds.by_subject.all() and seeds.split_sha256.notna().all()
+    # both arms' seed k share one split
+    assert seeds.groupby("seed").split_sha256.nunique().eq(1).all()
+    markdown = (batch / "table1.md").read_text()
+    for text in ("Primary endpoint: balanced accuracy", "holm-adjusted", "MDD:",
+                 "Seeds for 5 pp", "log-rank", "Stopped by the cap", "BA 95% CI"):  # fmt: skip
+        assert text in markdown
+    assert (batch / "figures" / "early-stopping-km-adni-full.png").is_file()
+    # the same folders give the same bytes
+    for name in ("first", "second"):
+        assert main(["report", str(batch), f"out_dir={tmp_path / name}"]) == 0
+    for name in ("table1.md", "table1.csv", "table1.tex", "comparisons.csv", "seeds.csv"):
+        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes()
 
 
 def test_rerun_reuses_finished_cells(batch, cache_dir):

@@ -21,9 +21,10 @@ def table_latex(
     ba, es = int(decimals["balanced_accuracy"]), int(decimals["early_stopping_epoch"])
     grid = text.layout(table, reporting["order"])
     marks = text.cell_marks(table)
-    columns = "ll" + "rrrr" * len(grid.settings)
+    columns = "ll" + "r" * text.COLUMNS_PER_SETTING * len(grid.settings)
     groups = " & ".join(
-        f"\\multicolumn{{4}}{{c}}{{{tex(text.label(reporting, 'setting', s))}}}"
+        f"\\multicolumn{{{text.COLUMNS_PER_SETTING}}}{{c}}"
+        f"{{{tex(text.label(reporting, 'setting', s))}}}"
         for s in grid.settings
     )
     lines = [
@@ -34,7 +35,7 @@ def table_latex(
         "\\toprule",
         " & & " + groups + " \\\\",
         "Data & Model & "
-        + " & ".join("BA ours & BA paper & ES ours & ES paper" for _ in grid.settings)
+        + " & ".join("BA ours & BA 95\\% CI & BA paper & ES ours & ES paper" for _ in grid.settings)
         + " \\\\",
         "\\midrule",
     ]
@@ -45,7 +46,8 @@ def table_latex(
         [
             tex(_caption_headline(text.headline(table, paper, synthetic))),
             "Ours: mean $\\pm$ standard deviation over seeds; BA: balanced accuracy (\\%); ES: "
-            "early-stopping epoch.",
+            "early-stopping epoch; CI: interval of the mean over seeds, corrected for repeated "
+            "random splits (Nadeau and Bengio 2003).",
             *(tex(note) for note in notes),
         ]
     )
@@ -56,6 +58,47 @@ def table_latex(
         "\\end{table}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def comparisons_latex(comparisons: pd.DataFrame, reporting: Mapping[str, Any]) -> str:
+    """The primary endpoint's comparisons as a second booktabs table."""
+    statistics = reporting["statistics"]
+    rows = comparisons[comparisons["metric"] == statistics["primary_metric"]]
+    digits = int(reporting["decimals"]["p_value"])
+    lines = [
+        "\\begin{table}",
+        "\\centering",
+        "\\begin{tabular}{llllrrrrr}",
+        "\\toprule",
+        "Data & Setting & Seeds & Pairing & Diff (pp) & 95\\% CI & $d_z$ & $p$ & $p$ adj. \\\\",
+        "\\midrule",
+    ]
+    for record in rows.to_dict("records"):
+        cells = [
+            text.label(reporting, "task", record["task"]),
+            text.label(reporting, "setting", record["setting"]),
+            str(record["seeds"]), str(record["pairing"]),
+            text.signed(record["difference"], 2, 100), text.interval(record, 2, 100),
+            text.number(record["effect_size"], 2) or "n/a",
+            text.p_value(record["p_value"], digits),
+            text.p_value(record["p_value_adjusted"], digits),
+        ]  # fmt: skip
+        lines.append(" & ".join(tex(cell) for cell in cells) + " \\\\")
+    caption = (
+        f"PIF minus baseline, {str(statistics['primary_metric']).replace('_', ' ')} (primary "
+        "endpoint): corrected resampled t-test over seeds paired by split (Welch's t-test when "
+        f"unpaired); $p$ adj.: {statistics['adjustment']} across the table's comparisons; $d_z$: "
+        "mean difference / SD of the differences."
+    )
+    lines += ["\\bottomrule", "\\end{tabular}", f"\\caption{{{tex_caption(caption)}}}",
+              "\\end{table}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def tex_caption(caption: str) -> str:
+    """A caption whose $...$ math stays math: the text between is escaped."""
+    parts = caption.split("$")
+    return "$".join(part if index % 2 else tex(part) for index, part in enumerate(parts))
 
 
 def _caption_headline(headline: Mapping[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,21 @@ class CellRun:
     def seed_dirs(self) -> list[tuple[int, Path]]:
         """(seed, folder) of the seeds in `results`."""
         return rundir.finished_seeds(self.run_dir, set(self.results["seed"].astype(int)))
+
+    def split_hashes(self) -> dict[int, str | None]:
+        """Each finished seed's split digest (None where the split was not recorded)."""
+        return {seed: rundir.split_hash(folder) for seed, folder in self.seed_dirs()}
+
+    @property
+    def test_train_ratio(self) -> float:
+        """n_test / n_train of the seeds' splits, in subjects where recorded, else images: the
+        term by which overlapping resamples widen the variance of a mean over seeds."""
+        results = self.results
+        for unit in ("subjects", "images"):
+            test, train = f"test_{unit}", f"train_{unit}"
+            if {test, train} <= set(results.columns) and results[train].notna().all():
+                return float((results[test] / results[train]).mean()) if len(results) else math.nan
+        return math.nan
 
 
 def find_run_dirs(dirs: Iterable[str | Path]) -> list[Path]:

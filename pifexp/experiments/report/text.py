@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+COLUMNS_PER_SETTING = 5  # BA ours, its interval, BA paper, ES ours, ES paper
+
 
 def number(value: Any, decimals: int, scale: float = 1.0) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -32,10 +34,18 @@ def p_value(value: Any, decimals: int) -> str:
     return f"<{floor:.{decimals}f}" if float(value) < floor else f"{float(value):.{decimals}f}"
 
 
-def difference(pif: Mapping[str, Any], metric: str, decimals: int, scale: float) -> str:
-    value = float(pif[f"{metric}_paired_difference"])
+def signed(value: Any, decimals: int, scale: float = 1.0) -> str:
+    """A difference with its sign: +3.00, -1.25; "n/a" where it is undefined."""
     text = number(value, decimals, scale)
-    return "—" if text is None else f"{'+' if value >= 0 else ''}{text}"
+    return "n/a" if text is None else f"{'+' if float(value) >= 0 else ''}{text}"
+
+
+def interval(record: Mapping[str, Any], decimals: int, scale: float = 1.0, prefix: str = "ci"
+             ) -> str:  # fmt: skip
+    """[low, high] from a record's <prefix>_low and <prefix>_high; "n/a" where undefined."""
+    low = number(record[f"{prefix}_low"], decimals, scale)
+    high = number(record[f"{prefix}_high"], decimals, scale)
+    return "n/a" if low is None or high is None else f"[{low}, {high}]"
 
 
 def label(reporting: Mapping[str, Any], kind: str, value: str) -> str:
@@ -111,18 +121,20 @@ def wide_rows(
     missing: str,
 ) -> list[list[str]]:
     """The paper's layout, one list of cells per task x model row: per setting our balanced
-    accuracy and the paper's, our early-stopping epoch and the paper's."""
+    accuracy, its interval and the paper's, our early-stopping epoch and the paper's."""
     rows = []
     for task, model in grid.rows:
         cells = [label(reporting, "task", task), label(reporting, "model", model)]
         for setting in grid.settings:
             record = grid.cells.get((task, model, setting))
             if record is None:
-                cells += [missing] * 4
+                cells += [missing] * COLUMNS_PER_SETTING
                 continue
             mark = marks.get(record["cell"], "")
+            ci = interval(record, ba - 1, 100, prefix="balanced_accuracy_ci")
             cells += [
                 mean_std(record, "balanced_accuracy", ba, 100) + mark,
+                missing if ci == "n/a" else ci,
                 number(record["paper_balanced_accuracy"], ba, 100) or missing,
                 mean_std(record, "early_stopping_epoch", es, 1) + mark,
                 number(record["paper_early_stopping_epoch"], es) or missing,

@@ -1,0 +1,47 @@
+"""One look for every figure: how a figure is made (matplotlib's object API, no pyplot state),
+its size and fonts, and how it is saved (no date or version inside: the same runs give the same
+bytes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pifexp.errors import PifexpError
+from pifexp.experiments.report.runs import CellRun
+from pifexp.files import write_atomic
+
+FIGURES_DIR = "figures"
+TITLE_SIZE = 9
+LEGEND_SIZE = 7
+
+
+def new_figure(figures: Mapping[str, Any], width: float = 1.0, height: float = 1.0) -> Any:
+    """A matplotlib Figure of `width` x `height` panels (reporting.figures.panel_size_inches)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise PifexpError(
+            f"figures need matplotlib ({error}); install it or set reporting.figures.enabled=false"
+        ) from None
+    panel_width, panel_height = figures["panel_size_inches"]
+    return Figure(figsize=(panel_width * width, panel_height * height))
+
+
+def title(run: CellRun) -> str:
+    return f"{run.name} ({run.setting_value('model', 'architecture') or run.model})"
+
+
+def save(figure: Any, path: Path, figures: Mapping[str, Any]) -> Path:
+    # no software version or date in the file: the same runs give the same bytes
+    metadata = {"Software": None} if figures["format"] == "png" else None
+    return write_atomic(
+        path,
+        lambda tmp: figure.savefig(
+            tmp, format=figures["format"], dpi=int(figures["dpi"]), metadata=metadata
+        ),
+    )
