@@ -136,7 +136,7 @@ def _stopping_section(
         "improvement), so both are shown.",
         "",
     ]
-    header = ["Data", "Setting", "Pairing", "ES diff", "95% CI", "p (primary)",
+    header = ["Data", "Setting", "Pairing", "ES diff", "95% CI", "p (corrected t)",
               "p (log-rank, censored)", "Capped: baseline", "Capped: PIF"]  # fmt: skip
     lines += [md_row(header), md_row(["---"] * len(header))]
     rows = comparisons[comparisons["metric"] == "early_stopping_epoch"]

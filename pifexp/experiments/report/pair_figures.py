@@ -113,12 +113,15 @@ def mean_curve(run: CellRun, column: str, confidence: float) -> pd.DataFrame:
     table = grouped.agg(["mean", "sem", "count"]).reset_index()
     table["low"] = table["high"] = np.nan
     several = table["count"] >= 2  # an interval needs two seeds
-    if several.any():
-        rows = table[several]
+    spread = several & (table["sem"] > 0)
+    flat = several & ~spread  # every seed the same: a point interval
+    table.loc[flat, "low"] = table.loc[flat, "high"] = table.loc[flat, "mean"]
+    if spread.any():
+        rows = table[spread]
         low, high = stats.t.interval(
             confidence, rows["count"] - 1, loc=rows["mean"], scale=rows["sem"]
         )
-        table.loc[several, "low"], table.loc[several, "high"] = low, high
+        table.loc[spread, "low"], table.loc[spread, "high"] = low, high
     return table.rename(columns={"count": "seeds"})[["epoch", "mean", "low", "high", "seeds"]]
 
 
