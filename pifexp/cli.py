@@ -8,6 +8,7 @@ and launchers behave as every Hydra user expects.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 import hydra
 from omegaconf import DictConfig
 
+from pifexp.commands.failures import failure_message
 from pifexp.config_dir import config_dir
-from pifexp.errors import PifexpError
+
+HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
 
 
 @dataclass(frozen=True)
@@ -120,25 +123,44 @@ def run_command(command: Command, overrides: list[str]) -> int:
         importlib.import_module(module_name), function_name
     )
 
+    name = " ".join(command.words)
+
     def task(cfg: DictConfig) -> None:
         try:
             function(cfg)
-        except PifexpError as error:
-            print(f"pifexp: error: {error}", file=sys.stderr)
-            sys.exit(1)
+        except (Exception, KeyboardInterrupt) as error:
+            fail(error, name)
 
     app = hydra.main(
         config_path=str(config_dir()), config_name=command.config_name, version_base="1.3"
     )(task)
-    saved_argv = sys.argv
-    sys.argv = [f"pifexp {' '.join(command.words)}", *overrides]
+    saved_argv, saved_full_error = sys.argv, os.environ.get(HYDRA_FULL_ERROR)
+    sys.argv = [f"pifexp {name}", *overrides]
+    # Hydra's own errors (a config it cannot compose, a run folder it cannot make) come here
+    # instead of being printed by Hydra with a traceback
+    os.environ[HYDRA_FULL_ERROR] = "1"
     try:
         app()
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
+    except (Exception, KeyboardInterrupt) as error:
+        message, code = failure_message(error, name)
+        print(message, file=sys.stderr)
+        return code
     finally:
         sys.argv = saved_argv
+        if saved_full_error is None:
+            os.environ.pop(HYDRA_FULL_ERROR, None)
+        else:
+            os.environ[HYDRA_FULL_ERROR] = saved_full_error
     return 0
+
+
+def fail(error: BaseException, command: str) -> None:
+    """Say in one line why the command failed, and exit with its code."""
+    message, code = failure_message(error, command)
+    print(message, file=sys.stderr)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -9,7 +10,13 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from pifexp.experiments.specs import synthetic_spec
-from pifexp.synthetic import EFFECT_MAP_FILE, MONTAGE_FILE, ensure_cohort, write_montage
+from pifexp.synthetic import (
+    EFFECT_MAP_FILE,
+    MONTAGE_FILE,
+    ensure_cohort,
+    unfinished_cohorts,
+    write_montage,
+)
 
 
 def synth_command(cfg: DictConfig) -> Path:
@@ -19,6 +26,14 @@ def synth_command(cfg: DictConfig) -> Path:
     folder = manifest_path.parent
     if settings.synthetic["plot"] and not (folder / MONTAGE_FILE).exists():
         write_montage(folder, settings)
+    leftovers = unfinished_cohorts(settings)
+    if leftovers:
+        print(
+            f"pifexp: warning: {len(leftovers)} unfinished synthesis folder(s) in "
+            f"{folder.parent} ({', '.join(path.name for path in leftovers)}): interrupted "
+            "syntheses, safe to delete when no synthesis is running",
+            file=sys.stderr,
+        )
     manifest = pd.read_csv(manifest_path, dtype={"subject_id": str, "session": str})
     counts = ", ".join(f"{c} {int((manifest['label'] == c).sum())}" for c in settings.classes)
     grid = settings.grid

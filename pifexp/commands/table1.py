@@ -12,8 +12,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from pifexp.commands.failures import failure_message
 from pifexp.commands.overrides import override_keys
-from pifexp.errors import PifexpError
 from pifexp.experiments.report import describe_files
 from pifexp.experiments.table1 import CellOutcome, check_batch, run_cell, write_tables
 
@@ -21,6 +21,13 @@ from pifexp.experiments.table1 import CellOutcome, check_batch, run_cell, write_
 def cell_command(cfg: DictConfig) -> CellOutcome:
     """One Hydra job of the table1 multirun: the cell of cfg.cell into the job's folder."""
     return run_cell(cfg, Path(HydraConfig.get().runtime.output_dir), say=tqdm.write)
+
+
+def _fail(error: Exception) -> None:
+    """Hydra turns an exception in a callback into a warning; SystemExit still ends the command."""
+    message, code = failure_message(error, "table1")
+    print(message, file=sys.stderr)
+    raise SystemExit(code)
 
 
 def _exit_with(message: str) -> None:
@@ -36,14 +43,14 @@ class Table1Callback(Callback):
         keys = override_keys(OmegaConf.to_container(config.hydra.overrides.task))
         try:
             check_batch(config, keys)
-        except PifexpError as error:
-            _exit_with(str(error))
+        except Exception as error:
+            _fail(error)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             report = write_tables(config)
-        except PifexpError as error:
-            _exit_with(str(error))
+        except Exception as error:
+            _fail(error)
         print(report.markdown)
         print(f"written: {describe_files(report.files)}")
         unfinished = report.unfinished

@@ -29,6 +29,7 @@ from pifexp.data.nifti import load_volume, read_header
 from pifexp.data.parallel import parallel_map, worker_count
 from pifexp.data.preprocess import PreprocessPlan, PreprocessSpec, make_plan, preprocess_volume
 from pifexp.errors import PifexpError
+from pifexp.files import new_folder_mode
 
 # bump when the preprocessing code changes what it writes, so old caches are not reused
 CACHE_FORMAT = 1
@@ -112,6 +113,7 @@ def build_cache(
     building = Path(
         tempfile.mkdtemp(prefix=f"{BUILDING_PREFIX}{location.name}-", dir=location.parent)
     )
+    building.chmod(new_folder_mode())  # mkdtemp makes it private; a shared cache is not
     try:
         _write_volumes(building / VOLUMES_FILE, plan, paths, names, workers, progress)
         manifest_df[INDEX_COLUMNS].to_csv(building / INDEX_FILE, index=False)
@@ -143,6 +145,7 @@ def _write_volumes(
         volumes_path, mode="w+", dtype=plan.dtype, shape=(len(paths), *plan.grid.shape)
     )
     del volumes  # the workers write through their own maps of the file
+    _reserve(volumes_path)
     items = list(zip(range(len(paths)), paths, names, strict=True))
     try:
         for _ in parallel_map(
@@ -157,6 +160,22 @@ def _write_volumes(
             pass
     finally:
         _stop_writer()
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the whole (sparse) volumes file now: a full disk is then an error here, not a
+    SIGBUS in a worker writing through its memory map."""
+    if not hasattr(os, "posix_fallocate"):  # not on every platform; the writes then find out
+        return
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as error:
+            raise PifexpError(
+                f"no room for the cache: {path.parent} needs {size / 1e9:.2f} GB "
+                f"({error.strerror}); free space there or choose another data.cache_dir"
+            ) from None
 
 
 def _meta(
@@ -186,11 +205,19 @@ def open_cache(path: str | Path) -> CachedCohort:
     location = Path(path)
     try:
         meta = json.loads((location / META_FILE).read_text())
-        index = pd.read_csv(location / INDEX_FILE, dtype={SUBJECT: str, SESSION: str, PATH: str})
+        index = pd.read_csv(
+            location / INDEX_FILE,
+            dtype={SUBJECT: str, SESSION: str, PATH: str},
+            keep_default_na=False,  # a subject named "NA" is not a gap
+        )
         volumes = np.load(location / VOLUMES_FILE, mmap_mode="r")
     except (OSError, ValueError) as error:
         raise PifexpError(f"{location} is not a complete pifexp cache ({error})") from None
-    if meta.get("format") != CACHE_FORMAT or list(volumes.shape) != meta["shape"]:
+    if (
+        meta.get("format") != CACHE_FORMAT
+        or list(volumes.shape) != meta["shape"]
+        or len(index) != volumes.shape[0]  # a truncated index would drop images silently
+    ):
         raise PifexpError(
             f"{location} was written by another pifexp version or is damaged; delete it to rebuild"
         )

@@ -111,6 +111,8 @@ def check_and_cache(
     if build and not is_built(location):
         location = build_cache(manifest_df, preprocess, spec.cache_dir, spec.workers, spec.progress)
         status = "built now"
+    elif is_built(location):
+        open_cache(location)  # a damaged cache is an error here, not in a later run
     warnings = list(report.warnings)
     leftovers = unfinished_builds(spec.cache_dir)
     if leftovers:

@@ -6,7 +6,10 @@ table itself (columns, labels, duplicates, classes); the images are checked in `
 
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +23,8 @@ TAB_SEPARATED = (".tsv", ".tab")
 # line 1 of the file is the header, so the first row is line 2
 FIRST_ROW_LINE = 2
 MIXED_LABEL_POLICIES = ("reject", "positive")
+# BIDS participants.tsv and ClinicaDL names, accepted for ours
+ALIASES = {"participant_id": SUBJECT, "session_id": SESSION, "diagnosis": LABEL}
 
 
 def read_manifest(
@@ -58,7 +63,10 @@ def read_manifest(
             raise PifexpError(f"{manifest.name} line {blank[0]}: empty {column!r}")
 
     table[LABEL] = _labels(table, classes, manifest)
-    table[PATH] = [str(_absolute(value, manifest.parent)) for value in table[PATH]]
+    table[PATH] = [
+        str(_absolute(value, manifest.parent, f"{manifest.name} line {line}"))
+        for line, value in table[PATH].items()
+    ]
     _reject_duplicate_files(table, manifest)
     _check_subject_labels(table, manifest, classes, mixed_label_subjects)
     present = set(table[LABEL])
@@ -94,14 +102,37 @@ def _read_table(manifest: Path) -> pd.DataFrame:
         raise PifexpError(f"manifest {manifest} not found (data.manifest)")
     separator = "\t" if manifest.suffix.lower() in TAB_SEPARATED else ","
     try:
-        table = pd.read_csv(manifest, sep=separator, dtype=dict.fromkeys(TEXT_COLUMNS, str))
+        names = _column_names(manifest, separator)
+        read = partial(pd.read_csv, manifest, sep=separator, header=0, names=names)
+        table = read(dtype=dict.fromkeys(TEXT_COLUMNS, str))
+        # ids and paths as written: "NA", "None" or "nan" are a subject's name, not a gap
+        text = [column for column in TEXT_COLUMNS if column in names]
+        table[text] = read(usecols=text, dtype=str, keep_default_na=False)[text]
     except pd.errors.EmptyDataError:
         raise PifexpError(f"manifest {manifest} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, csv.Error) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise PifexpError(f"manifest {manifest} cannot be read as a table: {reason}") from None
-    table.columns = [str(column).strip() for column in table.columns]
     return table
+
+
+def _column_names(manifest: Path, separator: str) -> list[str]:
+    """The header's names, stripped, BIDS names (participant_id, session_id, diagnosis) taken as
+    ours; two columns that end up with one name are an error rather than a silent rename."""
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle, delimiter=separator), None)
+    if not header:
+        raise pd.errors.EmptyDataError
+    names = [ALIASES.get(name.strip(), name.strip()) for name in header]
+    for name in dict.fromkeys(names):
+        columns = [i + 1 for i, other in enumerate(names) if other == name]
+        if len(columns) > 1:
+            written = ", ".join(repr(header[i - 1].strip()) for i in columns)
+            raise PifexpError(
+                f"manifest {manifest}: columns {', '.join(map(str, columns))} ({written}) are "
+                f"all {name!r}; keep one"
+            )
+    return names
 
 
 def _labels(table: pd.DataFrame, classes: Sequence[str], manifest: Path) -> list[int]:
@@ -117,19 +148,34 @@ def _labels(table: pd.DataFrame, classes: Sequence[str], manifest: Path) -> list
     return [mapping[value] for value in table[LABEL]]
 
 
-def _absolute(value: str, folder: Path) -> Path:
+def _absolute(value: str, folder: Path, where: str) -> Path:
     path = Path(value).expanduser()
-    return (path if path.is_absolute() else folder / path).resolve()
+    try:
+        return (path if path.is_absolute() else folder / path).resolve()
+    except (RuntimeError, OSError) as error:  # a symbolic link loop
+        raise PifexpError(f"{where}: {value} cannot be resolved ({error})") from None
 
 
 def _reject_duplicate_files(table: pd.DataFrame, manifest: Path) -> None:
-    repeated = table[table[PATH].duplicated(keep=False)]
+    """One file may not be two rows: the same path, or two paths to one file (a hard link)."""
+    identity = [_file_identity(path) for path in table[PATH]]
+    repeated = table[pd.Series(identity, index=table.index).duplicated(keep=False)]
     if len(repeated):
-        first = repeated[PATH].iloc[0]
-        lines = repeated.index[repeated[PATH] == first]
-        raise PifexpError(
-            f"{manifest.name} lines {', '.join(map(str, lines))} name the same file {first}"
-        )
+        first = identity[table.index.get_loc(repeated.index[0])]
+        lines = [line for line, key in zip(table.index, identity, strict=True) if key == first]
+        files = sorted(set(table.loc[lines, PATH]))
+        named = f"the same file {files[0]}" if len(files) == 1 else (
+            f"one file under two names ({' and '.join(files)}: a hard link)")  # fmt: skip
+        raise PifexpError(f"{manifest.name} lines {', '.join(map(str, lines))} name {named}")
+
+
+def _file_identity(path: str) -> tuple:
+    """The file behind a path (device and inode), or the path where the file is missing."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return ("path", path)
+    return ("inode", status.st_dev, status.st_ino)
 
 
 def _check_subject_labels(

@@ -25,6 +25,9 @@ SPATIAL_AXES = 3
 # NIfTI-2 first: its header is the larger one, and nibabel tells the two apart by size and magic
 NIFTI_CLASSES = (nib.Nifti2Image, nib.Nifti1Image)
 DECODE_ERRORS = (OSError, EOFError, zlib.error, ValueError, ImageFileError, HeaderDataError)
+# qform and sform of one image may differ by rounding (the qform is stored as a quaternion); more
+# than this (mm, at the corners of the field of view) means the header says two different things
+QFORM_SFORM_TOLERANCE_MM = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +43,7 @@ class ImageHeader:
 def read_header(path: str | Path, where: str) -> ImageHeader:
     """The image's grid from its header, without reading voxels; rejects all but one 3D volume."""
     image = _open(Path(path), where)
+    check_header(image, path, where)
     shape = image.shape
     if len(shape) < SPATIAL_AXES:
         raise PifexpError(f"{where}: {path} is not a 3D image (shape {_shape(shape)})")
@@ -70,6 +74,7 @@ def load_volume(path: str | Path, where: str) -> tuple[np.ndarray, np.ndarray]:
         image = _from_bytes(raw, path, where)
     else:
         image = _open(path, where)
+    check_header(image, path, where)
     image = nib.funcs.squeeze_image(image)
     if len(image.shape) != SPATIAL_AXES:
         raise PifexpError(
@@ -81,6 +86,46 @@ def load_volume(path: str | Path, where: str) -> tuple[np.ndarray, np.ndarray]:
         raise PifexpError(f"{where}: {path} cannot be decoded ({error})") from None
     check_voxels(data, path, where)
     return data, np.asarray(image.affine, dtype=float)
+
+
+def check_header(image: nib.Nifti1Image, path: str | Path, where: str) -> None:
+    """Rejects what would be read wrongly without a word: complex or RGB voxels (nibabel would
+    drop the imaginary part or fail), no orientation at all (nibabel would invent a scaling
+    affine and the image would be taken as MNI), and a qform and an sform that disagree (which
+    one is right cannot be known)."""
+    data_type = image.get_data_dtype()
+    if data_type.kind == "c":
+        raise PifexpError(
+            f"{where}: {path} has complex voxels ({data_type}); give magnitude images"
+        )
+    if data_type.fields is not None:
+        raise PifexpError(
+            f"{where}: {path} is an RGB or multi-channel image ({data_type}); give a single "
+            "intensity channel"
+        )
+    header = image.header
+    qform, qform_code = header.get_qform(coded=True)
+    sform, sform_code = header.get_sform(coded=True)
+    if not qform_code and not sform_code:
+        raise PifexpError(
+            f"{where}: {path} has no orientation (qform_code and sform_code are 0), so where its "
+            "voxels lie in MNI space is unknown; set its sform to the MNI affine"
+        )
+    if qform_code and sform_code:
+        apart = _corner_distance_mm(qform, sform, image.shape[:SPATIAL_AXES])
+        if apart > QFORM_SFORM_TOLERANCE_MM:
+            raise PifexpError(
+                f"{where}: {path}'s qform (code {int(qform_code)}) and sform (code "
+                f"{int(sform_code)}) place its voxels up to {apart:.1f} mm apart; make them agree "
+                "(or clear the wrong one) so that one affine describes the image"
+            )
+
+
+def _corner_distance_mm(first: np.ndarray, second: np.ndarray, shape: tuple[int, ...]) -> float:
+    corners = np.array([[0 if low else n - 1 for low, n in zip(pick, shape, strict=True)]
+                        for pick in np.ndindex(2, 2, 2)], dtype=float)  # fmt: skip
+    moved = nib.affines.apply_affine(first, corners) - nib.affines.apply_affine(second, corners)
+    return float(np.linalg.norm(moved, axis=1).max())
 
 
 def check_voxels(data: np.ndarray, path: str | Path, where: str) -> None:

@@ -295,6 +295,7 @@ def prepare_run(spec: RunSpec, run_dir: Path) -> tuple[CachedCohort, dict[str, A
     rundir.prepare(run_dir, record)
     cohort = prepare_cohort(manifest, spec.data)
     source = data_source(spec, manifest)
+    rundir.check_same_input(run_dir, source)
     rundir.write_input(run_dir, cohort.grid, spec.data.preprocess.as_dict(), source, cohort.path)
     return cohort, source
 

@@ -136,6 +136,25 @@ def write_input(
     write_json_atomic(Path(run_dir) / INPUT_FILE, record)
 
 
+def check_same_input(run_dir: Path, source: Mapping[str, Any]) -> None:
+    """A run being resumed must read the same cohort: the manifest's digest recorded when it
+    started must be the one now (a manifest rewritten in place would mix two cohorts' seeds)."""
+    recorded = read_input(run_dir)
+    if recorded is None or not any(seed_dirs_with_metrics(run_dir)):
+        return
+    before = recorded["data_source"].get("sha256")
+    if before != source["sha256"]:
+        raise PifexpError(
+            f"{run_dir} holds seeds trained on another cohort: {source['manifest']} changed since "
+            f"(sha256 {before} -> {source['sha256']}); resume with the same manifest, or choose "
+            "another folder (hydra.run.dir=...)"
+        )
+
+
+def seed_dirs_with_metrics(run_dir: Path) -> list[Path]:
+    return sorted(path.parent for path in Path(run_dir).glob(f"seed-*/{METRICS_FILE}"))
+
+
 def read_input(run_dir: Path) -> dict[str, Any] | None:
     """input.json; None for runs of earlier versions, which did not write it."""
     path = Path(run_dir) / INPUT_FILE
@@ -188,7 +207,23 @@ def read_failure(run_dir: Path) -> str | None:
 
 
 def seed_done(run_dir: Path, seed: int) -> bool:
-    return (seed_dir(run_dir, seed) / METRICS_FILE).is_file()
+    """A seed is done when its metrics.json reads back whole (written last, atomically); an
+    empty, truncated or foreign one means the seed is trained again."""
+    metrics = _whole_metrics(seed_dir(run_dir, seed))
+    return metrics is not None and metrics["seed"] == seed
+
+
+def _whole_metrics(folder: Path) -> dict[str, Any] | None:
+    """The seed's metrics, or None where metrics.json is missing, unreadable or incomplete."""
+    try:
+        metrics = json.loads((Path(folder) / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or not set(RESULT_COLUMNS[:6]) <= set(metrics):
+        return None
+    if isinstance(metrics["seed"], bool) or not isinstance(metrics["seed"], int):
+        return None
+    return metrics
 
 
 def write_split(folder: Path, split: Mapping[str, Sequence[str]]) -> Path:
@@ -277,9 +312,11 @@ def finished_seeds(run_dir: Path, only: Iterable[int] | None = None) -> list[tup
     wanted = None if only is None else set(only)
     found = []
     for path in Path(run_dir).glob(f"seed-*/{METRICS_FILE}"):
-        seed = int(read_metrics(path.parent)["seed"])
-        if wanted is None or seed in wanted:
-            found.append((seed, path.parent))
+        metrics = _whole_metrics(path.parent)
+        if metrics is None or path.parent.name != f"seed-{metrics['seed']}":
+            continue  # not finished (or not this folder's): the seed is trained again
+        if wanted is None or metrics["seed"] in wanted:
+            found.append((metrics["seed"], path.parent))
     return sorted(found)
 
 

@@ -37,7 +37,7 @@ from pifexp.synthetic.settings import (
     CohortSettings,
     cohort_settings,
 )
-from pifexp.synthetic.store import ensure_cohort
+from pifexp.synthetic.store import ensure_cohort, unfinished_cohorts
 
 __all__ = [
     "COHORT_FILE",
@@ -51,5 +51,6 @@ __all__ = [
     "ensure_cohort",
     "plan_cohort",
     "synthesize_image",
+    "unfinished_cohorts",
     "write_montage",
 ]

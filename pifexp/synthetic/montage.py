@@ -3,15 +3,14 @@ on top (matplotlib and nilearn's plotting, imported only when a montage is drawn
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from pifexp.errors import PifexpError
+from pifexp.files import write_atomic
 from pifexp.synthetic.settings import EFFECT_MAP_FILE, MANIFEST_FILE, MONTAGE_FILE, CohortSettings
 
 # inches per panel, resolution
@@ -66,19 +65,9 @@ def write_montage(folder: Path, settings: CohortSettings) -> Path:
                     annotate=False,
                     title=f"{name}: {row['subject_id']} {row['session']}",
                 )
-        return _save(figure, folder / MONTAGE_FILE)
+        return write_atomic(
+            folder / MONTAGE_FILE,
+            lambda tmp: figure.savefig(tmp, format="png", dpi=MONTAGE_DPI),
+        )
     finally:
         plt.close(figure)
-
-
-def _save(figure: Any, path: Path) -> Path:
-    """Save the figure under a hidden name beside `path`, then rename it into place: a reader
-    never sees half a file, and the file gets the permissions of any new file (the umask's)."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        figure.savefig(partial, format="png", dpi=MONTAGE_DPI)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path

@@ -25,6 +25,7 @@ import pandas as pd
 from pifexp.data.grid import Grid
 from pifexp.data.parallel import available_cores, parallel_map
 from pifexp.errors import PifexpError
+from pifexp.files import new_folder_mode
 from pifexp.synthetic.anatomy import Anatomy, build_anatomy
 from pifexp.synthetic.montage import write_montage
 from pifexp.synthetic.plan import plan_cohort
@@ -43,7 +44,6 @@ from pifexp.synthetic.settings import (
 ANATOMY_DIR = ".anatomy"  # inside the hidden folder while the images are written
 ANATOMY_FILE = "anatomy.json"
 PARTIAL_SUFFIX = ".partial-"
-FOLDER_MODE = 0o777  # before the umask, as for any new folder
 SEX_NAMES = ("F", "M")  # sex 0, sex 1
 
 
@@ -86,13 +86,20 @@ def cohort_state(folder: Path, key: str) -> str:
     return "finished" if description.get("key") == key else "other"
 
 
+def unfinished_cohorts(settings: CohortSettings) -> list[Path]:
+    """Hidden folders of syntheses beside the target that were interrupted (or are running
+    now): never taken for a cohort, safe to delete when no synthesis is running."""
+    parent = settings.target.parent
+    return sorted(parent.glob(f".*{PARTIAL_SUFFIX}*")) if parent.is_dir() else []
+
+
 def generate_cohort(settings: CohortSettings) -> Path:
     """Write the cohort into a hidden folder beside settings.target, then rename it into place.
     Returns the manifest's path."""
     target = settings.target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{PARTIAL_SUFFIX}", dir=target.parent))
-    staging.chmod(_permissions(FOLDER_MODE))  # mkdtemp makes it private; a cohort is not
+    staging.chmod(new_folder_mode())  # mkdtemp makes it private; a cohort is not
     try:
         _write_cohort(staging, settings)
         _move_into_place(staging, settings)
@@ -166,7 +173,11 @@ def _write_image(image: dict[str, Any]) -> dict[str, Any]:
     data = nifti_gz_bytes(
         volume, anatomy.grid.affine, synthetic["dtype"], int(synthetic["compress_level"])
     )
-    (_WORKER["staging"] / image["path"]).write_bytes(data)
+    path = _WORKER["staging"] / image["path"]
+    try:
+        path.write_bytes(data)
+    except OSError as error:  # e.g. a full disk: say which file could not be written
+        raise OSError(error.errno, error.strerror, str(path)) from None
     return {"image_index": int(image["image_index"]), **lesion_stats}
 
 
@@ -279,10 +290,3 @@ def _move_into_place(staging: Path, settings: CohortSettings) -> None:
         raise PifexpError(
             f"{settings.target_setting}: cannot move the cohort into place ({error})"
         ) from None
-
-
-def _permissions(mode: int) -> int:
-    """`mode` less the process's umask, as a newly made file or folder would get."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
