@@ -17,6 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 from pifexp.commands.failures import failure_message
+from pifexp.commands.help import command_help, version_line
 from pifexp.config_dir import config_dir
 
 HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
@@ -30,6 +31,8 @@ class Command:
     help: str
     # the config key that takes the command's bare (not key=value) arguments as a list
     positional: str | None = None
+    settings: tuple[str, ...] = ()  # the main settings, shown by `pifexp <command> --help`
+    examples: tuple[str, ...] = ()
 
 
 COMMANDS = (
@@ -38,12 +41,22 @@ COMMANDS = (
         "train",
         "pifexp.commands.train:train_command",
         "train and test a task x model cell over seeds (balanced accuracy, early stopping)",
+        settings=("task.name", "model.name", "setting.name", "data.subset", "protocol.name",
+                  "profile.name", "trainer.seeds", "trainer.max_epochs", "trainer.lr",
+                  "trainer.batch_size", "trainer.patience", "trainer.ignore_before",
+                  "trainer.device", "data.cache_dir"),  # fmt: skip
+        examples=("pifexp train task=adni model=pif profile=quick",
+                  "pifexp train -m task=adni model=baseline,pif trainer.lr=1e-4,5e-5"),  # fmt: skip
     ),
     Command(
         ("table1",),
         "table1",
         "pifexp.commands.table1:cell_command",
         "run every cell of Table 1 (a Hydra multirun) and write its tables and figures",
+        settings=("out_dir", "protocol.name", "profile.name", "trainer.seeds", "data.cache_dir",
+                  "reporting.statistics.primary_metric"),  # fmt: skip
+        examples=("pifexp table1 profile=quick out_dir=results/table1-quick",
+                  "pifexp table1 out_dir=results/t1 experiment=adni-baseline-full,adni-pif-full"),
     ),
     Command(
         ("report",),
@@ -51,24 +64,54 @@ COMMANDS = (
         "pifexp.commands.report:report_command",
         "rebuild Table 1's tables and figures from run folders (pifexp report DIR...), no training",
         positional="dirs",
+        settings=("out_dir", "seeds", "reporting.statistics.adjustment",
+                  "reporting.figures.format", "reporting.figures.dpi"),  # fmt: skip
+        examples=("pifexp report results/table1-quick",
+                  "pifexp report runs/a runs/b out_dir=results/ab"),  # fmt: skip
+    ),
+    Command(
+        ("interpret",),
+        "interpret",
+        "pifexp.commands.interpret:interpret_command",
+        "attribution maps of finished runs (captum), scored and checked against random weights",
+        positional="dirs",
+    ),
+    Command(
+        ("predict",),
+        "predict",
+        "pifexp.commands.predict:predict_command",
+        "apply a finished run to the images of a manifest (labels optional)",
+        positional="run_dir",
     ),
     Command(
         ("data", "check"),
         "data_check",
         "pifexp.commands.data_check:check_command",
         "read and validate a cohort (manifest + NIfTI files), report it and build its cache",
+        settings=("data.manifest", "task.name", "task.input_shape", "data.resample_to",
+                  "data.cache_dir", "build_cache"),  # fmt: skip
+        examples=("pifexp data check task=adni data.manifest=/data/adni/manifest.csv",
+                  "pifexp data check task=ms data.manifest=ms.tsv data.resample_to=mni"),
     ),
     Command(
         ("data", "synth"),
         "data_synth",
         "pifexp.commands.data_synth:synth_command",
         "write a synthetic MNI-space cohort (NIfTI files, manifest, effect map)",
+        settings=("task.name", "data.synthetic.n_subjects", "data.synthetic.seed",
+                  "data.synthetic.out_dir", "data.synthetic.misregistration.sd_mm",
+                  "data.synthetic.plot"),  # fmt: skip
+        examples=("pifexp data synth task=adni profile=quick data.synthetic.out_dir=cohort",
+                  "pifexp data synth task=ms data.synthetic.plot=true"),  # fmt: skip
     ),
     Command(
         ("model", "summary"),
         "model_summary",
         "pifexp.commands.model_summary:summary_command",
         "print a network's layers, output shapes and parameter counts",
+        settings=("task.name", "model.name", "task.input_shape", "model.architecture"),
+        examples=("pifexp model summary task=adni model=pif",
+                  "pifexp model summary task=ukb model=baseline profile=quick"),  # fmt: skip
     ),
 )
 
@@ -81,7 +124,8 @@ def usage() -> str:
         "commands:",
         *(f"  {' '.join(c.words):<{width}}  {c.help}" for c in COMMANDS),
         "",
-        "`pifexp <command> --help` shows the command's config and override groups.",
+        "`pifexp <command> --help`: the command's main settings, groups and examples;",
+        "`pifexp --version`: the version.",
     ]
     return "\n".join(lines)
 
@@ -91,13 +135,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
+    if args[0] in ("-V", "--version"):
+        print(version_line())
+        return 0
     command = next((c for c in COMMANDS if tuple(args[: len(c.words)]) == c.words), None)
     if command is None:
         print(
             f"pifexp: error: unknown command {' '.join(args[:2])!r}\n\n{usage()}", file=sys.stderr
         )
         return 2
-    return run_command(command, args[len(command.words) :])
+    rest = args[len(command.words) :]
+    if "--help" in rest or "-h" in rest:
+        return show_help(command, [a for a in rest if a not in ("--help", "-h")])
+    return run_command(command, rest)
+
+
+def show_help(command: Command, overrides: list[str]) -> int:
+    """The command's short help (Hydra's own stays at --hydra-help)."""
+    try:
+        text = command_help(
+            command.words, command.help, command.config_name, command.settings,
+            command.examples, positional_to_override(command, overrides),
+        )  # fmt: skip
+    except Exception as error:  # an override that does not compose: say so in one line
+        message, code = failure_message(error, " ".join(command.words))
+        print(message, file=sys.stderr)
+        return code
+    print(text)
+    return 0
 
 
 def positional_to_override(command: Command, args: list[str]) -> list[str]:

@@ -43,3 +43,31 @@ def test_bare_arguments_become_the_commands_list_setting():
     ]
     train = next(c for c in COMMANDS if c.words == ("train",))
     assert positional_to_override(train, ["stray"]) == ["stray"]
+
+
+def test_version(capsys):
+    import pifexp
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"pifexp {pifexp.__version__}"
+
+
+def test_a_commands_help_lists_its_settings_fast(capsys):
+    import time
+
+    started = time.process_time()
+    assert main(["train", "profile=quick", "--help"]) == 0
+    spent = time.process_time() - started
+    out = capsys.readouterr().out
+    assert out.startswith("pifexp train: train and test")
+    # main settings with the values this command line gives them (the quick profile's)
+    assert "trainer.max_epochs    = 25" in out and "profile.name          = quick" in out
+    assert "task           = adni  [adni | ms | ukb]" in out
+    assert "pifexp train --hydra-help" in out and "examples:" in out
+    assert spent < 1.0, spent  # the command's own CPU time, not Hydra's 390-line dump
+
+
+def test_help_with_a_bad_override_is_one_line(capsys):
+    assert main(["model", "summary", "task=nosuchtask", "--help"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pifexp: error: ") and "nosuchtask" in err and "Traceback" not in err

@@ -10,7 +10,6 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from pifexp.commands.failures import failure_message
 from pifexp.commands.overrides import override_keys
@@ -20,7 +19,7 @@ from pifexp.experiments.table1 import CellOutcome, check_batch, run_cell, write_
 
 def cell_command(cfg: DictConfig) -> CellOutcome:
     """One Hydra job of the table1 multirun: the cell of cfg.cell into the job's folder."""
-    return run_cell(cfg, Path(HydraConfig.get().runtime.output_dir), say=tqdm.write)
+    return run_cell(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 def _fail(error: Exception) -> None:

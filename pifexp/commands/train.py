@@ -6,13 +6,13 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
-from tqdm.auto import tqdm
 
 from pifexp.experiments.run import TrainedRun, train
 from pifexp.experiments.specs import run_spec
 
 
 def train_command(cfg: DictConfig) -> TrainedRun:
-    trained = train(run_spec(cfg), Path(HydraConfig.get().runtime.output_dir), say=tqdm.write)
+    trained = train(run_spec(cfg), Path(HydraConfig.get().runtime.output_dir))
     print(trained.markdown)
+    print(f"run folder: {trained.run_dir}")
     return trained

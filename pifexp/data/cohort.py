@@ -18,7 +18,7 @@ from pifexp.data.check import CohortReport, check_cohort
 from pifexp.data.manifest import MIXED_LABEL_POLICIES, read_manifest
 from pifexp.data.parallel import worker_count
 from pifexp.data.preprocess import PreprocessSpec
-from pifexp.data.splits import SplitSpec, split_subjects
+from pifexp.data.splits import SplitSpec, draw_split
 from pifexp.errors import ConfigError
 
 
@@ -83,10 +83,9 @@ def prepare_cohort(
 
 
 def split_cohort(cohort: CachedCohort, spec: SplitSpec, seed: int) -> dict[str, list[str]]:
-    """The seed's split of a cohort's subjects (subject ids per partition)."""
-    return split_subjects(
-        cohort.index, seed, spec.test_fraction, spec.val_fraction, spec.subset
-    )
+    """The split of the repeat with this seed (members per partition, see draw_split); with
+    spec.fixed_seed, the same split for every repeat."""
+    return draw_split(cohort.index, spec, seed)
 
 
 def check_and_cache(

@@ -52,7 +52,8 @@ def parallel_map(
     One worker runs in this process (no pool). Few items are queued per worker, so an error or
     an interrupt leaves little work running.
     """
-    bar = tqdm(total=len(items), desc=description, unit="image", disable=not progress)
+    # on a terminal only: bars in a redirected log are noise
+    bar = tqdm(total=len(items), desc=description, unit="image", disable=None if progress else True)
     with bar:
         if workers == 1 or len(items) <= 1:
             if initializer is not None:

@@ -20,15 +20,20 @@ import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from pifexp.data.balance import covariate_balance
 from pifexp.data.batches import CohortBatches, cohort_batches
 from pifexp.data.cache import CachedCohort
 from pifexp.data.cohort import prepare_cohort, split_cohort
+from pifexp.data.manifest import read_manifest
 from pifexp.data.splits import partition_rows
 from pifexp.errors import ConfigError, PifexpError
 from pifexp.experiments import rundir
 from pifexp.experiments.protocol import search_runs, search_score
 from pifexp.experiments.specs import RunSpec
+from pifexp.experiments.summary import seed_line, summary_markdown, summary_row
+from pifexp.experiments.watch import EpochWatch, tensorboard_writer
 from pifexp.models import build_model
 from pifexp.synthetic import ensure_cohort
 from pifexp.training.early_stopping import EarlyStopping
@@ -94,6 +99,7 @@ def run_seed(
     device: torch.device,
     folder: Path,
     on_first_epoch: Callable[[float], None] = lambda seconds: None,
+    covariates: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Split -> model -> train with early stopping -> test the selected state. Returns the
     metrics. With an inner search (spec.search) the seed trains several models on the same split
@@ -102,6 +108,9 @@ def run_seed(
     split = split_cohort(cohort, spec.split, seed)
     _require_both_classes(cohort, split, seed)
     rundir.write_split(folder, split)
+    if covariates is not None:
+        partitions = partition_rows(cohort.index, split)
+        rundir.write_covariates(folder, covariate_balance(covariates, partitions))
     batches = cohort_batches(
         cohort,
         split,
@@ -161,8 +170,11 @@ def _train_runs(
         run_seed_value = seed if len(runs) == 1 else seed * len(runs) + run_index
         seed_everything(run_seed_value, device, trainer.deterministic)
         label = f"seed {seed}" if len(runs) == 1 else f"seed {seed} run {run_index}"
+        run = None if len(runs) == 1 else run_index
+        watch = EpochWatch(rundir.live_epochs_path(folder, run),
+                           rundir.tensorboard_dir(folder, run) if trainer.tensorboard else None)
         model, result = fit_model(spec, trainer, batches, device, run_seed_value, label,
-                                  on_first_epoch)  # fmt: skip
+                                  on_first_epoch, watch)  # fmt: skip
         fitted.append((model, result, trainer))
         on_first_epoch = _ignore  # announced once
     seconds = sum(result.seconds for _, result, _ in fitted)
@@ -185,8 +197,10 @@ def fit_model(
     seed: int,
     label: str,
     on_first_epoch: Callable[[float], None],
+    watch: EpochWatch | None = None,
 ) -> tuple[nn.Module, FitResult]:
-    """Build a fresh network and train it with `trainer`'s settings on the batches' partitions."""
+    """Build a fresh network and train it with `trainer`'s settings on the batches' partitions;
+    each epoch's row goes to `watch` as it ends (epochs.csv, TensorBoard)."""
     model = build_model(spec.network)
     channels_last = _on_for_cuda(trainer.channels_last, device)
     model = model.to(device, memory_format=torch.channels_last_3d if channels_last else None)
@@ -196,12 +210,14 @@ def fit_model(
     bf16 = _on_for_cuda(trainer.bf16, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     bar = tqdm(total=trainer.max_epochs, desc=label, leave=False, unit="epoch",
-               disable=not trainer.progress)  # fmt: skip
+               disable=progress_off(trainer.progress))  # fmt: skip
     started = time.perf_counter()
 
     def on_epoch(row: dict[str, float]) -> None:
         if row["epoch"] == 0:
             on_first_epoch(time.perf_counter() - started)
+        if watch is not None:
+            watch.epoch(row, optimizer.param_groups[0]["lr"])
         bar.update()
         bar.set_postfix(
             val_loss=f"{row['val_loss']:.3f}", val_ba=f"{row['val_balanced_accuracy']:.3f}"
@@ -212,7 +228,7 @@ def fit_model(
         lambda epoch: batches.batches("train", trainer.batch_size, generator),
         lambda: batches.batches("val", trainer.batch_size),
         optimizer,
-        EarlyStopping(trainer.patience, trainer.ignore_before),
+        EarlyStopping(trainer.patience, trainer.ignore_before, trainer.stopping_rule),
         trainer.max_epochs,
         # (B, 1, D, H, W) stays 5-D; channels-last only changes its memory layout
         augment=lambda x: (
@@ -223,6 +239,8 @@ def fit_model(
         select=trainer.selection,
     )
     bar.close()
+    if watch is not None:
+        watch.close()
     return model, result
 
 
@@ -244,48 +262,12 @@ def cpu_time_estimate(spec: RunSpec, seeds_left: int) -> Callable[[float], None]
     return announce
 
 
-def summary_row(results: pd.DataFrame, spec: RunSpec, source: dict[str, Any]) -> pd.DataFrame:
-    """This run's row of Table 1: mean and std over seeds, and where the data came from."""
-    row = {
-        "task": spec.task,
-        "model": spec.model,
-        "architecture": spec.architecture,
-        "protocol": spec.protocol,
-        "subset": spec.subset,
-        "seeds": len(results),
-    }
-    for column in ("balanced_accuracy", "early_stopping_epoch", "roc_auc"):
-        row[f"{column}_mean"] = results[column].mean()
-        row[f"{column}_std"] = results[column].std(ddof=1) if len(results) > 1 else float("nan")
-    row["data_source"] = source["text"]
-    row["manifest_sha256"] = source["sha256"]
-    return pd.DataFrame([row])
-
-
-def summary_markdown(summary: pd.DataFrame) -> str:
-    row = summary.iloc[0]
-    return "\n".join(
-        [
-            f"# {row.task} / {row.architecture} ({row.model}), protocol {row.protocol}",
-            "",
-            f"Data: {row.data_source}.",
-            f"Training subjects used: {row.subset:.0%}; seeds: {row.seeds}.",
-            "",
-            "| Bal. acc. (%) | Early stopping epoch | ROC AUC |",
-            "| --- | --- | --- |",
-            f"| {100 * row.balanced_accuracy_mean:.2f} ± {100 * row.balanced_accuracy_std:.2f} "
-            f"| {row.early_stopping_epoch_mean:.1f} ± {row.early_stopping_epoch_std:.1f} "
-            f"| {row.roc_auc_mean:.3f} ± {row.roc_auc_std:.3f} |",
-            "",
-            "Mean ± standard deviation over seeds.",
-            "",
-        ]
-    )
-
-
-def prepare_run(spec: RunSpec, run_dir: Path) -> tuple[CachedCohort, dict[str, Any]]:
-    """The run's cohort (generated and cached on first use) and data source; the run folder's
-    config saved, or checked against the one it was made with."""
+def prepare_run(
+    spec: RunSpec, run_dir: Path
+) -> tuple[CachedCohort, dict[str, Any], pd.DataFrame]:
+    """The run's cohort (generated and cached on first use), its data source and its manifest
+    (covariates, in the cache's row order); the run folder's config saved, or checked against
+    the one it was made with."""
     manifest = spec.manifest
     record = copy.deepcopy(spec.config)
     if spec.synthetic is not None:
@@ -297,18 +279,21 @@ def prepare_run(spec: RunSpec, run_dir: Path) -> tuple[CachedCohort, dict[str, A
     source = data_source(spec, manifest)
     rundir.check_same_input(run_dir, source)
     rundir.write_input(run_dir, cohort.grid, spec.data.preprocess.as_dict(), source, cohort.path)
-    return cohort, source
+    manifest_df = read_manifest(manifest, spec.data.classes, spec.data.mixed_label_subjects)
+    return cohort, source, manifest_df
 
 
-def train(spec: RunSpec, run_dir: Path, say: Callable[[str], None] = lambda text: None
-          ) -> TrainedRun:  # fmt: skip
-    """Train and test every seed of the cell that `spec` describes into `run_dir`; `say` gets a
-    line per seed."""
+def train(spec: RunSpec, run_dir: Path) -> TrainedRun:
+    """Train and test every seed of the cell that `spec` describes into `run_dir`, logging a
+    line per seed (to the screen and the run's log)."""
     run_dir = Path(run_dir)
+    if spec.trainer.tensorboard:
+        tensorboard_writer(None)  # the extra is there, or one line before any work
+    log.info("run folder: %s", run_dir)
     device = resolve_device(spec.trainer.device)
     if spec.trainer.num_threads:
         torch.set_num_threads(spec.trainer.num_threads)
-    cohort, source = prepare_run(spec, run_dir)
+    cohort, source, manifest_df = prepare_run(spec, run_dir)
     if device.type == "cpu":
         log.warning("no CUDA device: training on the CPU (%d threads)", torch.get_num_threads())
 
@@ -318,25 +303,31 @@ def train(spec: RunSpec, run_dir: Path, say: Callable[[str], None] = lambda text
     # the first seed trained in this process times an epoch on the CPU
     estimate = cpu_time_estimate(spec, seeds_left) if device.type == "cpu" else None
     rows = []
-    for seed in tqdm(seeds, desc=f"{spec.task}/{spec.model}", unit="seed",
-                     disable=not trainer.progress):  # fmt: skip
-        folder = rundir.seed_dir(run_dir, seed)
-        if rundir.seed_done(run_dir, seed):
-            rows.append(rundir.read_metrics(folder))
-            say(f"seed {seed}: done earlier, skipped")
-            continue
-        started = time.perf_counter()
-        metrics = run_seed(spec, cohort, seed, device, folder, estimate or _ignore)
-        estimate = None
-        rows.append(metrics)
-        say(
-            f"seed {seed}: balanced accuracy {metrics['balanced_accuracy']:.3f}, ROC AUC "
-            f"{metrics['roc_auc']:.3f}, early stopping at epoch {metrics['early_stopping_epoch']}"
-            f" ({time.perf_counter() - started:.0f} s)"
-        )
-        _write_tables(pd.DataFrame(rows), spec, source, run_dir)
+    # progress bars on a terminal only, and log lines printed above them, not through them
+    with logging_redirect_tqdm():
+        for seed in tqdm(seeds, desc=f"{spec.task}/{spec.model}", unit="seed",
+                         disable=progress_off(trainer.progress)):  # fmt: skip
+            folder = rundir.seed_dir(run_dir, seed)
+            if rundir.seed_done(run_dir, seed):
+                rows.append(rundir.read_metrics(folder))
+                log.info("seed %d: done earlier, skipped", seed)
+                continue
+            started = time.perf_counter()
+            metrics = run_seed(
+                spec, cohort, seed, device, folder, estimate or _ignore, manifest_df
+            )
+            estimate = None
+            rows.append(metrics)
+            log.info("%s (%.0f s)", seed_line(metrics), time.perf_counter() - started)
+            _write_tables(pd.DataFrame(rows), spec, source, run_dir)
     results, summary, markdown = _write_tables(pd.DataFrame(rows), spec, source, run_dir)
+    log.info("results: %s", run_dir / rundir.RESULTS_FILE)
     return TrainedRun(run_dir, results, summary, markdown)
+
+
+def progress_off(progress: bool) -> bool | None:
+    """tqdm's `disable`: off when asked, else on only where the output is a terminal (None)."""
+    return True if not progress else None
 
 
 def _write_tables(

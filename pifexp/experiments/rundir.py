@@ -11,7 +11,8 @@ RUN_DIR/                    one `pifexp train` run = one cell: every seed of tas
             epochs.csv      losses and validation balanced accuracy per epoch
             network.json    the network spec: with best.pt it rebuilds the network
             best.pt         the tested state (a state dict; torch.load(weights_only=True))
-            test_predictions.csv, search.csv (an inner search's runs)
+            test_predictions.csv, search.csv (an inner search's runs),
+            covariates.csv  the covariates and classes per partition
             metrics.json    the seed's test metrics, written last: the seed is done
 A `pifexp table1` folder holds one run folder per cell under cells/<cell>/.
 
@@ -49,6 +50,8 @@ NETWORK_FILE = "network.json"
 CHECKPOINT_FILE = "best.pt"
 PREDICTIONS_FILE = "test_predictions.csv"
 SEARCH_FILE = "search.csv"
+COVARIATES_FILE = "covariates.csv"
+TENSORBOARD_DIR = "tensorboard"
 METRICS_FILE = "metrics.json"
 CELLS_DIR = "cells"
 RESULT_COLUMNS = [
@@ -59,6 +62,7 @@ RESULT_COLUMNS = [
 # settings that change how a run is watched, or how many seeds it has, not what a seed computes
 NOT_COMPARED = {
     "trainer.seeds", "trainer.progress", "trainer.num_threads", "data.workers", "data.progress",
+    "trainer.tensorboard",
 }  # fmt: skip
 
 
@@ -253,17 +257,40 @@ def write_epochs(folder: Path, epochs: pd.DataFrame) -> None:
     write_atomic(Path(folder) / EPOCHS_FILE, lambda tmp: epochs.to_csv(tmp, index=False))
 
 
+def append_epoch(path: Path, row: Mapping[str, Any]) -> None:
+    """One more row of a running training's epochs table (epochs.csv, or epochs-run-<i>.csv of
+    an inner search's run i), so that a run can be watched while it trains; the first epoch
+    starts the file afresh. The seed's final epochs.csv is then written whole (write_epochs)."""
+    first = int(row["epoch"]) == 0 or not Path(path).is_file()
+    frame = pd.DataFrame([dict(row)])
+    with open(path, "w" if first else "a", newline="") as handle:
+        frame.to_csv(handle, header=first, index=False)
+
+
+def tensorboard_dir(folder: Path, run: int | None) -> Path:
+    """TensorBoard's event files of a seed (tensorboard/), or of an inner search's run i."""
+    return Path(folder) / TENSORBOARD_DIR / ("" if run is None else f"run-{run}")
+
+
+def live_epochs_path(folder: Path, run: int | None) -> Path:
+    """Where a training appends its epochs: epochs.csv, or epochs-run-<run>.csv in a search."""
+    return Path(folder) / (EPOCHS_FILE if run is None else f"epochs-run-{run}.csv")
+
+
 def read_epochs(folder: Path) -> pd.DataFrame:
     return pd.read_csv(Path(folder) / EPOCHS_FILE)
+
+
+def write_covariates(folder: Path, balance: pd.DataFrame) -> None:
+    """covariates.csv: the covariates and classes per partition of the seed's split."""
+    write_atomic(Path(folder) / COVARIATES_FILE, lambda tmp: balance.to_csv(tmp, index=False))
 
 
 def write_search(folder: Path, search: pd.DataFrame) -> None:
     write_atomic(Path(folder) / SEARCH_FILE, lambda tmp: search.to_csv(tmp, index=False))
 
 
-def write_checkpoint(
-    folder: Path, state: Mapping[str, torch.Tensor], network: NetworkSpec
-) -> None:
+def write_checkpoint(folder: Path, state: Mapping[str, torch.Tensor], network: NetworkSpec) -> None:
     """best.pt (the state dict, on the CPU) and network.json (the spec that rebuilds it)."""
     write_json_atomic(Path(folder) / NETWORK_FILE, network.to_json())
     write_atomic(
@@ -289,9 +316,7 @@ def load_network(folder: Path) -> nn.Module:
 
 
 def write_predictions(folder: Path, predictions: pd.DataFrame) -> None:
-    write_atomic(
-        Path(folder) / PREDICTIONS_FILE, lambda tmp: predictions.to_csv(tmp, index=False)
-    )
+    write_atomic(Path(folder) / PREDICTIONS_FILE, lambda tmp: predictions.to_csv(tmp, index=False))
 
 
 def read_predictions(folder: Path) -> pd.DataFrame:
@@ -333,3 +358,17 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
         raise PifexpError(f"{path} cannot be read ({error})") from None
+
+
+# ----------------------------------------------------------------------------- applying a run
+
+INTERPRETATION_DIR = "interpretation"  # pifexp interpret's default output, in the run's folder
+PREDICTIONS_DIR = "predictions"  # pifexp predict's default output, in the run's folder
+
+
+def prediction_path(run_dir: Path, manifest: Path) -> Path:
+    """pifexp predict's default table: one file per manifest (its name and a digest of its path,
+    so that two manifests of the same name never share a file)."""
+    manifest = Path(manifest).expanduser().resolve()
+    digest = hashlib.sha256(str(manifest).encode()).hexdigest()[:8]
+    return Path(run_dir) / PREDICTIONS_DIR / f"{manifest.stem}-{digest}.csv"

@@ -79,9 +79,7 @@ def synthetic_spec(cfg: DictConfig) -> CohortSettings:
         synthetic = OmegaConf.to_container(cfg.data.synthetic, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as error:
         raise ConfigError(f"data.synthetic: {str(error).splitlines()[0]}") from None
-    return cohort_settings(
-        synthetic, task_name=task_name, classes=classes, input_shape=input_shape
-    )
+    return cohort_settings(synthetic, task_name=task_name, classes=classes, input_shape=input_shape)
 
 
 def preprocess_spec(cfg: DictConfig) -> PreprocessSpec:
@@ -153,9 +151,28 @@ def search_spec(cfg: DictConfig) -> SearchSpec | None:
 
 
 def split_spec(cfg: DictConfig) -> SplitSpec:
+    """task.split (fractions or per-class counts, fixed_seed, counts_for_subjects) and
+    data.subset, data.subset_unit, data.subset_scope. Keys that run folders of earlier versions
+    lack take their old meaning."""
     split = plain(cfg, "task.split")
-    subset = float(plain(cfg, "data.subset"))
-    return SplitSpec(float(split["test_fraction"]), float(split["val_fraction"]), subset)
+    return SplitSpec(
+        test_fraction=_number_or_none(split.get("test_fraction")),
+        val_fraction=_number_or_none(split.get("val_fraction")),
+        subset=float(plain(cfg, "data.subset")),
+        test_per_class=split.get("test_per_class"),
+        val_per_class=split.get("val_per_class"),
+        subset_unit=str(OmegaConf.select(cfg, "data.subset_unit", default="subject")),
+        subset_scope=str(OmegaConf.select(cfg, "data.subset_scope", default="train")),
+        fixed_seed=split.get("fixed_seed"),
+        counts_for_subjects=split.get("counts_for_subjects"),
+    )
+
+
+def _number_or_none(value: Any) -> Any:
+    """A config's number as a float (YAML may give 1 for 1.0); anything else as it is, for the
+    spec to name."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number else value
 
 
 def run_spec(cfg: DictConfig) -> RunSpec:

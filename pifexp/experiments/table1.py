@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +48,7 @@ def training_config(cfg: DictConfig) -> DictConfig:
     return OmegaConf.masked_copy(cfg, [key for key in cfg if key not in BATCH_SETTINGS])
 
 
-def run_cell(
-    cfg: DictConfig, run_dir: Path, say: Callable[[str], None] = lambda text: None
-) -> CellOutcome:
+def run_cell(cfg: DictConfig, run_dir: Path) -> CellOutcome:
     """Train one cell into run_dir. A failure is written to run_dir/failed.json and returned, not
     raised, so that the other cells of the batch still run."""
     if OmegaConf.select(cfg, "cell.name") is None:
@@ -61,7 +59,7 @@ def run_cell(
     name = str(cfg.cell.name)
     rundir.clear_failure(run_dir)  # a retry: the cell's earlier failure no longer stands
     try:
-        trained = train(run_spec(training_config(cfg)), Path(run_dir), say)
+        trained = train(run_spec(training_config(cfg)), Path(run_dir))
     except Exception as error:  # any failure of one cell is recorded; the batch goes on
         message = str(error) if isinstance(error, PifexpError) else _describe(error)
         log.error("cell %s failed: %s", name, message)

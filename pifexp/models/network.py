@@ -61,7 +61,8 @@ def build_model(spec: NetworkSpec) -> nn.Sequential:
     width = int(torch.Size(feature_shape).numel())
     for index, hidden in enumerate(spec.hidden, start=1):
         layers[f"fc{index}"] = nn.Linear(width, hidden)
-        layers[f"fc{index}_act"] = activation()
+        if spec.head_activation != "none":
+            layers[f"fc{index}_act"] = ACTIVATION_MODULES[spec.head_activation]()
         width = hidden
     layers["logit"] = nn.Linear(width, 1)
     return nn.Sequential(layers)

@@ -10,6 +10,8 @@ from typing import Any
 from pifexp.errors import ConfigError
 
 ACTIVATIONS = ("relu", "elu")
+# between the classifier's Linear layers; none: Linear straight into Linear (the 2019 code)
+HEAD_ACTIVATIONS = (*ACTIVATIONS, "none")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,12 @@ class PifSpec:
 @dataclass(frozen=True)
 class NetworkSpec:
     """A baseline (features -> hidden -> logit) or PIF network (features -> PIF -> hidden ->
-    logit) for single-channel volumes of `input_shape`."""
+    logit) for single-channel volumes of `input_shape`.
+
+    `activation` follows every convolution and the PIF layer (an activation on each patch's
+    output is the same function on the layer's output); `batch_norm` puts a BatchNorm3d between
+    each convolution and its activation; `head_activation` follows every hidden Linear layer.
+    """
 
     name: str  # baseline | pif
     architecture: str
@@ -48,12 +55,18 @@ class NetworkSpec:
     activation: str
     batch_norm: bool
     dropout: float
+    head_activation: str
     pif: PifSpec | None = None
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ConfigError(
                 f"model.activation={self.activation!r} is not one of {sorted(ACTIVATIONS)}"
+            )
+        if self.head_activation not in HEAD_ACTIVATIONS:
+            raise ConfigError(
+                f"model.head_activation={self.head_activation!r} is not one of "
+                f"{sorted(HEAD_ACTIVATIONS)}"
             )
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ConfigError(
@@ -69,7 +82,8 @@ class NetworkSpec:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> NetworkSpec:
-        """The inverse of to_json (network.json)."""
+        """The inverse of to_json (network.json). Files written before head_activation existed
+        had the blocks' activation between the Linear layers, which is what they get."""
         pif = data.get("pif")
         return cls(
             name=str(data["name"]),
@@ -84,14 +98,17 @@ class NetworkSpec:
             activation=str(data["activation"]),
             batch_norm=bool(data["batch_norm"]),
             dropout=float(data["dropout"]),
+            head_activation=str(data.get("head_activation", data["activation"])),
             pif=None if not pif else _pif(pif, bool(pif.get("overlap", False))),
         )
 
 
 def network_spec(model: Mapping[str, Any], input_shape: Sequence[int]) -> NetworkSpec:
     """The network of a config's `model` node as plain data: model/<name>.yaml's shared settings
-    (activation, batch_norm, dropout, overlap, conv_kernel, conv_padding) with the layers of
-    network/<profile>/<task>_<model>.yaml (features, pif, hidden)."""
+    (activation, batch_norm, head_activation, dropout, overlap, conv_kernel, conv_padding), those
+    of networks/<variant>.yaml, and the layers of network/<profile>/<variant>/<task>_<model>.yaml
+    (features, pif, hidden; a network file may set the shared settings too). Without
+    head_activation (run folders of earlier versions) the head takes the blocks' activation."""
     try:
         pif = model.get("pif")
         # one overlap key (model.overlap); run folders of earlier versions kept it in model.pif
@@ -113,6 +130,7 @@ def network_spec(model: Mapping[str, Any], input_shape: Sequence[int]) -> Networ
             activation=str(model["activation"]),
             batch_norm=bool(model["batch_norm"]),
             dropout=float(model["dropout"] or 0.0),
+            head_activation=str(model.get("head_activation", model["activation"])),
             pif=_pif(pif, overlap) if pif else None,
         )
     except (KeyError, TypeError, ValueError) as error:

@@ -19,8 +19,9 @@ MONTAGE_DPI = 100
 
 
 def write_montage(folder: Path, settings: CohortSettings) -> Path:
-    """montage.png: the first subjects of each class (one column per class), each with the
-    effect map on top, cut where the effect is largest."""
+    """montage.png: the first subjects of each class (one column per class; one image of each
+    subject), each with the effect map on top (its colour bar in image units), cut where the
+    effect is largest (the cut's MNI coordinates shown)."""
     try:
         import matplotlib
 
@@ -47,7 +48,8 @@ def write_montage(folder: Path, settings: CohortSettings) -> Path:
     )
     try:
         for column, name in enumerate(settings.classes):
-            rows = manifest[manifest["label"] == name].head(per_class)
+            members = manifest[manifest["label"] == name]
+            rows = members.drop_duplicates("subject_id").head(per_class)  # distinct subjects
             for row_index in range(per_class):
                 ax = axes[row_index, column]
                 if row_index >= len(rows):
@@ -60,9 +62,9 @@ def write_montage(folder: Path, settings: CohortSettings) -> Path:
                     axes=ax,
                     cut_coords=nib.affines.apply_affine(effect.affine, peak),
                     threshold=float(synthetic["plot_threshold"]) * float(np.abs(effect_data).max()),
-                    colorbar=False,
+                    colorbar=True,
                     draw_cross=False,
-                    annotate=False,
+                    annotate=True,
                     title=f"{name}: {row['subject_id']} {row['session']}",
                 )
         return write_atomic(

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from pifexp.errors import ConfigError
+from pifexp.training.early_stopping import LOSS_FIRST, STOPPING_RULES
 from pifexp.training.loop import SELECTIONS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -25,12 +26,15 @@ class TrainerSpec:
     lr: float = 1e-4  # Adam
     weight_decay: float = 1e-4
     selection: str = "best_val_loss"  # the state that is tested (protocol.selection)
+    # loss_first | patience_first (nitorch's, the 2019 notebooks'): see training/early_stopping.py
+    stopping_rule: str = LOSS_FIRST
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda
     bf16: str | bool = "auto"  # bf16 autocast; auto: on for CUDA
     channels_last: str | bool = "auto"  # channels-last 3D activations; auto: on for CUDA
     deterministic: bool = False  # CUDA: deterministic kernels
     num_threads: int | None = None  # CPU threads for torch; None: torch's default
     progress: bool = True
+    tensorboard: bool = False  # losses, balanced accuracy and learning rate per epoch
 
     def __post_init__(self) -> None:
         for name, low in (("batch_size", 1), ("patience", 1), ("ignore_before", 0),
@@ -45,6 +49,8 @@ class TrainerSpec:
         _choice("channels_last", self.channels_last, AUTO_CHOICES)
         _choice("deterministic", self.deterministic, (True, False))
         _choice("progress", self.progress, (True, False))
+        _choice("tensorboard", self.tensorboard, (True, False))
+        _choice("stopping_rule", self.stopping_rule, STOPPING_RULES)
         if self.selection not in SELECTIONS:
             raise ConfigError(
                 f"protocol.selection={self.selection!r} must be one of {', '.join(SELECTIONS)}"

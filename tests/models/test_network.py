@@ -1,8 +1,10 @@
+import json
 import math
 
 import pytest
 import torch
 
+from pifexp.cli import main
 from pifexp.errors import ConfigError
 from pifexp.experiments.specs import network_spec_of
 from pifexp.layers import PatchIndividualFilters3d
@@ -125,3 +127,128 @@ def test_a_spec_read_back_from_json_builds_the_same_network(compose_config, mode
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(),
                                  strict=True):  # fmt: skip
         assert torch.equal(a, b), name
+
+
+# the authors' 2019 notebooks print these trainable parameter counts (count_parameters(net))
+CODE2019_COUNTS = {
+    ("ukb", "baseline"): 3_752_849, ("ukb", "pif"): 1_348_665,
+    ("adni", "baseline"): 499_845, ("adni", "pif"): 493_405,
+    ("ms", "baseline"): 333_889, ("ms", "pif"): 493_405,
+}  # fmt: skip
+TEXT_COUNTS = {
+    ("ukb", "baseline"): 2_499_473, ("ukb", "pif"): 1_348_905,
+    ("adni", "baseline"): 500_429, ("adni", "pif"): 493_917,
+    ("ms", "baseline"): 337_153, ("ms", "pif"): 547_065,
+}  # fmt: skip
+
+
+def summary_total(capsys, *overrides):
+    assert main(["model", "summary", *overrides]) == 0
+    out = capsys.readouterr().out
+    return out.splitlines()[0], int(out.split("total parameters: ")[1].replace(",", ""))
+
+
+@pytest.mark.parametrize(("task", "model"), list(CODE2019_COUNTS))
+def test_model_summary_counts_the_authors_parameters_under_paper2019(capsys, task, model):
+    title, total = summary_total(capsys, f"task={task}", f"model={model}", "protocol=paper2019")
+    assert total == CODE2019_COUNTS[task, model]
+    assert "(2019 code)" in title
+
+
+@pytest.mark.parametrize(("task", "model"), list(TEXT_COUNTS))
+def test_model_summary_keeps_the_text_networks_by_default(capsys, task, model):
+    title, total = summary_total(capsys, f"task={task}", f"model={model}")
+    assert total == TEXT_COUNTS[task, model]
+    assert "2019 code" not in title
+    # the fair protocol keeps them; networks=code2019 selects the 2019 ones under any protocol
+    assert summary_total(capsys, f"task={task}", f"model={model}", "protocol=fair")[1] == total
+    assert summary_total(capsys, f"task={task}", f"model={model}", "networks=code2019")[1] == (
+        CODE2019_COUNTS[task, model]
+    )
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "pools", "flattened", "hidden"),
+    # (kernel, stride) of each max pooling, the flattened features and the hidden width, as the
+    # 2019 notebooks' SixtyFourNet classes have them
+    [
+        ("ukb", "baseline", [(3, 2), (3, 3), (4, 3)], 7056, 512),
+        ("ukb", "pif", [(3, 3), (3, 3)], 7776, 100),
+        ("adni", "baseline", [(3, 3), (3, 2), (4, 2)], 1296, 80),
+        ("adni", "pif", [(3, 3), (3, 2)], 972, 100),
+        ("ms", "baseline", [(3, 3), (3, 3), (3, 3)], 128, None),
+        ("ms", "pif", [(3, 3), (3, 2)], 972, 100),
+    ],
+)
+def test_the_2019_networks_layer_by_layer(compose_config, task, model, pools, flattened, hidden):
+    _, network = model_for(compose_config, task, model, "networks=code2019")
+    names = [name for name, _ in network.named_children()]
+    layers = dict(network.named_children())
+    maxpools = [m for m in network if isinstance(m, torch.nn.MaxPool3d)]
+    assert [(m.kernel_size, m.stride) for m in maxpools] == pools
+    # Dropout3d(0.3) right after every pooling
+    for name in names:
+        if name.startswith("pool"):
+            following = layers[names[names.index(name) + 1]]
+            assert isinstance(following, torch.nn.Dropout3d) and following.p == 0.3
+    ukb_baseline = (task, model) == ("ukb", "baseline")
+    activations = {type(m) for m in network if isinstance(m, torch.nn.ReLU | torch.nn.ELU)}
+    assert activations == ({torch.nn.ReLU} if ukb_baseline else {torch.nn.ELU})
+    has_batch_norm = any(isinstance(m, torch.nn.BatchNorm3d) for m in network)
+    assert has_batch_norm == ukb_baseline
+    if model == "pif":  # ELU on every patch's output
+        assert names[names.index("pif") + 1] == "pif_act"
+        assert isinstance(network.pif_act, torch.nn.ELU)
+    first_linear = network.fc1 if hidden else network.logit
+    assert first_linear.in_features == flattened
+    if hidden:  # Linear straight into Linear
+        assert network.fc1.out_features == hidden
+        assert names[names.index("fc1") + 1] == "logit"
+
+
+def test_the_2019_ms_pif_network_has_3_outputs_per_patch_and_2021_has_4(compose_config):
+    _, code2019 = model_for(compose_config, "ms", "pif", "protocol=paper2019")
+    _, text = model_for(compose_config, "ms", "pif")
+    assert (code2019.pif.out_channels, text.pif.out_channels) == (3, 4)
+
+
+@pytest.mark.parametrize("task", ["ukb", "adni", "ms"])
+@pytest.mark.parametrize("model", ["baseline", "pif"])
+def test_the_quick_2019_style_networks_train_on_the_quick_grid(compose_config, task, model):
+    cfg, network = model_for(compose_config, task, model, "protocol=paper2019", "profile=quick",
+                             device="cpu")  # fmt: skip
+    spec = network_spec_of(cfg)
+    assert spec.architecture.endswith("(quick, 2019 code style)")
+    assert spec.features == network_spec_of(compose_config(
+        "model_summary", [f"task={task}", f"model={model}", "profile=quick"])).features
+    assert spec.head_activation == "none" and spec.dropout == 0.3
+    x = torch.randn(2, 1, *cfg.task.input_shape)
+    network(x).sum().backward()
+    assert all(p.grad is not None for p in network.parameters())
+
+
+@pytest.mark.parametrize("networks", ["text", "code2019"])
+@pytest.mark.parametrize("task", ["ukb", "ms"])
+def test_2019_specs_read_back_from_json(compose_config, networks, task):
+    cfg = compose_config("model_summary", [f"task={task}", "model=baseline",
+                                           f"networks={networks}"])  # fmt: skip
+    spec = network_spec_of(cfg)
+    again = NetworkSpec.from_json(json.loads(json.dumps(spec.to_json())))
+    assert again == spec
+    assert str(build_model(again)) == str(build_model(spec))
+
+
+def test_a_network_json_without_head_activation_still_loads(compose_config):
+    # network.json as earlier versions wrote it: the head had the blocks' activation
+    spec = network_spec_of(compose_config("model_summary", ["task=adni", "model=pif"]))
+    old = spec.to_json()
+    del old["head_activation"]
+    again = NetworkSpec.from_json(old)
+    assert again.head_activation == "relu" and again == spec
+    names = [name for name, _ in build_model(again).named_children()]
+    assert names[names.index("fc1") + 1] == "fc1_act"
+
+
+def test_unknown_head_activation_names_the_setting(compose_config):
+    with pytest.raises(ConfigError, match="model.head_activation='tanh'"):
+        model_for(compose_config, "adni", "pif", "model.head_activation=tanh")

@@ -9,7 +9,7 @@ import numpy as np
 
 from pifexp.experiments import rundir
 from pifexp.experiments.report.runs import CellRun
-from pifexp.experiments.report.style import TITLE_SIZE, new_figure, title
+from pifexp.experiments.report.style import LEGEND_SIZE, TITLE_SIZE, new_figure, title
 
 DECISION_THRESHOLD = 0.5  # prediction = sigmoid >= 0.5, as in training and testing
 
@@ -42,7 +42,8 @@ def learning_curves_figure(run: CellRun, figures: Mapping[str, Any]):
 
 
 def roc_figure(run: CellRun, figures: Mapping[str, Any]):
-    """Test-set ROC curve of each seed (its best checkpoint), with its AUC."""
+    """Test-set ROC curve of each seed (its tested state), with its AUC, and their mean (the
+    seeds' true-positive rates averaged at common false-positive rates)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     _, height = figures["panel_size_inches"]
@@ -50,6 +51,7 @@ def roc_figure(run: CellRun, figures: Mapping[str, Any]):
     figure.set_size_inches(height * 1.25, height * 1.25)
     ax = figure.add_subplot()
     ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+    grid, curves = np.linspace(0, 1, 101), []
     for seed, seed_dir in run.seed_dirs():
         predictions = rundir.read_predictions(seed_dir)
         labels = predictions["label"].to_numpy()
@@ -58,19 +60,23 @@ def roc_figure(run: CellRun, figures: Mapping[str, Any]):
             continue
         fpr, tpr, _ = roc_curve(labels, probabilities)
         auc = roc_auc_score(labels, probabilities)
-        (line,) = ax.plot(fpr, tpr, lw=1, label=f"seed {seed}: AUC {auc:.2f}")
+        (line,) = ax.plot(fpr, tpr, lw=0.8, alpha=0.6, label=f"seed {seed}: AUC {auc:.2f}")
+        curves.append(np.interp(grid, fpr, tpr))
         if figures["roc_points"]:
             predicted = probabilities >= DECISION_THRESHOLD
             positive = labels == 1
             ax.plot((predicted & ~positive).sum() / max((~positive).sum(), 1),
                     (predicted & positive).sum() / max(positive.sum(), 1), "o",
                     color=line.get_color(), ms=4)  # fmt: skip
+    if curves:
+        ax.plot(grid, np.mean(curves, axis=0), color="black", lw=2,
+                label=f"mean of {len(curves)} seeds")  # fmt: skip
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("1 - specificity")
     ax.set_ylabel("sensitivity")
     ax.set_title(f"ROC, {title(run)}", fontsize=TITLE_SIZE)
     if len(ax.lines) > 1:
-        ax.legend(fontsize=6, loc="lower right")
+        ax.legend(fontsize=LEGEND_SIZE, loc="lower right")
     figure.tight_layout()
     return figure

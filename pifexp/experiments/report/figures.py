@@ -17,7 +17,7 @@ from pifexp.experiments.report.pair_figures import (
 )
 from pifexp.experiments.report.patch_grid import has_pif_network, patch_grid_figure
 from pifexp.experiments.report.runs import CellRun
-from pifexp.experiments.report.style import FIGURES_DIR, save
+from pifexp.experiments.report.style import FIGURES_DIR, save, style
 from pifexp.experiments.report.tables import pairs
 
 __all__ = ["FIGURES_DIR", "write_figures"]
@@ -26,7 +26,15 @@ __all__ = ["FIGURES_DIR", "write_figures"]
 def write_figures(
     runs: Sequence[CellRun], folder: Path, reporting: Mapping[str, Any]
 ) -> list[Path]:
-    """Every figure for these runs, into `folder`; returns the files written."""
+    """Every figure for these runs, into `folder`, in the report's one style; returns the files
+    written."""
+    with style():
+        return _write_all(runs, folder, reporting)
+
+
+def _write_all(
+    runs: Sequence[CellRun], folder: Path, reporting: Mapping[str, Any]
+) -> list[Path]:
     figures = reporting["figures"]
     labels = reporting["labels"]
     suffix = f".{figures['format']}"

@@ -14,6 +14,7 @@ from scipy import stats
 from pifexp.experiments import rundir
 from pifexp.experiments.report.convergence import kaplan_meier, stopped_by_patience
 from pifexp.experiments.report.runs import CellRun
+from pifexp.experiments.report.statistics import paired_comparison
 from pifexp.experiments.report.style import LEGEND_SIZE, TITLE_SIZE, new_figure
 from pifexp.experiments.report.tables import Pair
 
@@ -50,6 +51,11 @@ def balanced_accuracy_figure(pair: Pair, figures: Mapping[str, Any], labels: Map
         ax.plot(np.full(len(arm_values), position), arm_values, "o", ms=4, alpha=0.8)
     ax.axhline(50, color="0.7", lw=0.8, ls="--")  # chance
     what = f"{len(pair.seeds)} paired seeds" if pair.paired else "unpaired seeds"
+    if pair.paired and len(pair.seeds) >= 2:
+        base = pair.baseline.results.set_index("seed").loc[list(pair.seeds), "balanced_accuracy"]
+        pif = pair.pif.results.set_index("seed").loc[list(pair.seeds), "balanced_accuracy"]
+        test = paired_comparison("balanced_accuracy", base, pif, pair.test_train_ratio)
+        what += f"; PIF - baseline {100 * test.difference:+.1f} pp, p = {test.p_value:.2f}"
     ax.set_ylabel("balanced accuracy (%)")
     ax.set_title(_pair_title(pair, labels, what), fontsize=TITLE_SIZE)
     figure.tight_layout()
@@ -142,6 +148,11 @@ def mean_curves_figure(
                             lw=0)  # fmt: skip
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
+        # the axes keep to what the quantity can be (few seeds give t intervals beyond it)
+        if column == "val_balanced_accuracy":
+            ax.set_ylim(0, 1)
+        else:
+            ax.set_ylim(bottom=0)
         ax.legend(fontsize=LEGEND_SIZE)
     figure.suptitle(
         _pair_title(pair, labels, f"mean over seeds, {confidence:.0%} band"), fontsize=TITLE_SIZE

@@ -115,8 +115,11 @@ def patch_grid_figure(run: CellRun, figures: Mapping[str, Any], task_label: str)
         display_mode=settings["display_mode"],
         cut_coords=list(settings["cut_coords"]),
         alpha=float(settings["alpha"]),
-        cmap=settings["colormap"],
-        colorbar=False,
+        cmap=_patch_colours(settings["colormap"], layer.num_patches),
+        vmin=0.5,
+        vmax=layer.num_patches + 0.5,
+        cbar_tick_format="%d",
+        colorbar=True,  # the patch numbers (row-major over D, H, W, as in the layer)
         draw_cross=False,
         title=(
             f"{task_label}, {spec.architecture}: {counts} patches of "
@@ -136,3 +139,12 @@ def has_pif_network(run: CellRun) -> bool:
         and isinstance(shape, Sequence)
         and all(isinstance(n, int) for n in shape)
     )
+
+
+def _patch_colours(name: str, patches: int) -> Any:
+    """One colour per patch, so that the colour bar reads as the patches' numbers."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    colours = colormaps[name].resampled(patches)
+    return ListedColormap([colours(i) for i in range(patches)], name=f"{name}-{patches}")

@@ -15,6 +15,19 @@ from pifexp.files import write_atomic
 FIGURES_DIR = "figures"
 TITLE_SIZE = 9
 LEGEND_SIZE = 7
+# one set of fonts and line widths for every figure of a report
+RC_PARAMS = {
+    "font.size": 8, "axes.titlesize": TITLE_SIZE, "axes.labelsize": 8,
+    "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": LEGEND_SIZE,
+    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.2,
+}  # fmt: skip
+
+
+def style() -> Any:
+    """A context in which figures are drawn with RC_PARAMS (matplotlib.rc_context)."""
+    import matplotlib
+
+    return matplotlib.rc_context(RC_PARAMS)
 
 
 def new_figure(figures: Mapping[str, Any], width: float = 1.0, height: float = 1.0) -> Any:
