@@ -252,11 +252,17 @@ def cpu_time_estimate(spec: RunSpec, seeds_left: int) -> Callable[[float], None]
         runs = len(search_runs(spec.search, 0)) * seeds_left
         most_epochs = trainer.max_epochs
         fewest_epochs = min(trainer.ignore_before + trainer.patience + 1, most_epochs)
+        fewest_minutes = runs * fewest_epochs * epoch_seconds / 60
+        most_minutes = runs * most_epochs * epoch_seconds / 60
+        span = (
+            "under a minute"
+            if most_minutes < 1
+            else f"about {fewest_minutes:.0f} to {most_minutes:.0f} min"
+        )
         log.warning(
             "no CUDA device: an epoch takes about %.1f s on this CPU, so the %d seed(s) left "
-            "take about %.0f to %.0f min (%d to %d epochs each)",
-            epoch_seconds, seeds_left, runs * fewest_epochs * epoch_seconds / 60,
-            runs * most_epochs * epoch_seconds / 60, fewest_epochs, most_epochs,
+            "take %s (%d to %d epochs each)",
+            epoch_seconds, seeds_left, span, fewest_epochs, most_epochs,
         )  # fmt: skip
 
     return announce

@@ -18,6 +18,8 @@ def summary_row(results: pd.DataFrame, spec: RunSpec, source: dict[str, Any]) ->
         "architecture": spec.architecture,
         "protocol": spec.protocol,
         "subset": spec.subset,
+        "subset_unit": spec.split.subset_unit,  # subject | image
+        "subset_scope": spec.split.subset_scope,  # train | cohort
         "seeds": len(results),
         "fixed_split_seed": spec.split.fixed_seed,  # None: a split per repeat
     }
@@ -49,7 +51,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
             f"# {row.task} / {row.architecture} ({row.model}), protocol {row.protocol}",
             "",
             f"Data: {row.data_source}.",
-            f"Training subjects used: {row.subset:.0%}; seeds: {row.seeds}.",
+            f"{_subset_words(row)}; seeds: {row.seeds}.",
             *_training_set_line(row),
             *split_line,
             "",
@@ -64,6 +66,21 @@ def summary_markdown(summary: pd.DataFrame) -> str:
             "",
         ]
     )
+
+
+def _subset_words(row: pd.Series) -> str:
+    """What the subset kept, in the units and from the pool it was drawn from."""
+    unit, scope = row.get("subset_unit", "subject"), row.get("subset_scope", "train")
+    if row.subset >= 1 or pd.isna(unit):
+        return f"Training subjects used: {row.subset:.0%}"
+    if unit == "image":
+        return f"Training images used: {row.subset:.0%} (drawn by image)"
+    if scope == "cohort":
+        return (
+            f"Subjects used: {row.subset:.0%} of the cohort, drawn before the test split "
+            "(validation and test shrink too)"
+        )
+    return f"Training subjects used: {row.subset:.0%}"
 
 
 def _training_set_line(row: pd.Series) -> list[str]:

@@ -39,10 +39,15 @@ def test_an_adni_small_cell_replays_the_2019_protocol(tiny_train_overrides, tmp_
     # 30 + 30 test and 18 + 18 validation subjects of 344: 1 + 1 and 1 + 1 of these 16
     assert (results.test_subjects == 2).all() and (results.val_subjects == 2).all()
     # the run reports what each seed trained on: one split, so one count of each
+    images = int(results.train_images.iloc[0])
+    assert "Training images used: 20% (drawn by image)" in summary
     assert (
-        f"Per seed: {len(train_subjects)} distinct training subjects, "
-        f"{int(results.train_images.iloc[0])} training images." in summary
+        f"Per seed: {len(train_subjects)} distinct training subjects, {images} training images."
+        in summary
     )
+    assert main(["report", str(run_dir), f"out_dir={tmp_path / 'report'}"]) == 0
+    table = (tmp_path / "report" / "table1.md").read_text()
+    assert f"| 20% of images: {len(train_subjects)} subjects, {images} images |" in table
 
 
 def test_summary_says_when_every_repeat_had_one_split():

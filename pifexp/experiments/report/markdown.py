@@ -132,8 +132,10 @@ def _stopping_section(
         "",
         "Seeds that reached the epoch cap did not stop early: the log-rank test compares the "
         "arms' epochs to the early stop with those seeds censored (Kaplan-Meier curves in "
-        "figures/). The stopping epoch is the best epoch plus the patience (with no later "
-        "improvement), so both are shown.",
+        "figures/). Best epoch: the epoch of the state that was tested. Where that is the best "
+        "validation loss, the stopping epoch is the best epoch plus the patience (with no later "
+        "improvement), so both are shown; where the protocol tests the last state (paper2019), "
+        "the two are the same epoch.",
         "",
     ]
     header = ["Data", "Setting", "Pairing", "ES diff", "95% CI", "p (corrected t)",
@@ -165,18 +167,35 @@ def _stopping_section(
     return lines
 
 
+def _training_set(record: Mapping[str, Any]) -> str:
+    """'20% of images: 23 subjects, 30 images': the share kept, what it counted, and the
+    distinct training subjects and images per seed (a range where seeds differ)."""
+    share = f"{100 * float(record['subset']):g}%"
+    if float(record["subset"]) < 1 and record.get("subset_unit") == "image":
+        share += " of images"
+    elif float(record["subset"]) < 1 and record.get("subset_scope") == "cohort":
+        share += " of the cohort"
+    counts = []
+    for column, noun in (("train_subjects", "subjects"), ("train_images", "images")):
+        low, high = record.get(f"{column}_min"), record.get(f"{column}_max")
+        if low is not None and not pd.isna(low):
+            span = f"{low:.0f}" if low == high else f"{low:.0f}-{high:.0f}"
+            counts.append(f"{span} {noun}")
+    return f"{share}: {', '.join(counts)}" if counts else share
+
+
 def _cells_table(
     table: pd.DataFrame, reporting: Mapping[str, Any], marks: Mapping[str, str]
 ) -> list[str]:
     auc = _decimals(reporting, "roc_auc")
-    header = ["Cell", "Training subjects", "Architecture (ours)", "Architecture (paper)",
+    header = ["Cell", "Training set (per seed)", "Architecture (ours)", "Architecture (paper)",
               "Protocol", "Profile", "Seeds", "ROC AUC", "One seed's BA CI (pp)",
               "Train time (s)", "Status"]  # fmt: skip
     lines = ["", "## Cells", "", md_row(header), md_row(["---"] * len(header))]
     for record in table.to_dict("records"):
         lines.append(md_row([
             record["cell"] + marks.get(record["cell"], ""),
-            f"{100 * float(record['subset']):g}%",
+            _training_set(record),
             str(record["architecture"] or "—"),
             str(record["paper_architecture"] or "—"),
             str(record["protocol"] or "—"),

@@ -125,6 +125,7 @@ def cell_table(
         pair = paired.get((run.task, run.setting))
         row.update(_legacy_test_columns(run, pair, reporting))
         row["train_seconds"] = float(run.results["seconds"].sum()) if len(run.results) else 0.0
+        row.update(_training_set_columns(run))
         row["data_source"] = run.data_source
         for metric in ("balanced_accuracy", "roc_auc"):
             low, high = mean_interval(run.results[metric], run.test_train_ratio, confidence)
@@ -135,6 +136,19 @@ def cell_table(
         row["pairing"] = "" if pair is None else ("paired" if pair.paired else "unpaired")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _training_set_columns(run: CellRun) -> dict[str, Any]:
+    """How the subset was drawn and the distinct training subjects and images per seed (the
+    range over seeds; NaN for run folders that did not record them)."""
+    columns: dict[str, Any] = {
+        "subset_unit": run.setting_value("data", "subset_unit") or "subject",
+        "subset_scope": run.setting_value("data", "subset_scope") or "train",
+    }
+    for column in ("train_subjects", "train_images"):
+        values = run.results[column] if column in run.results else pd.Series(dtype=float)
+        columns[f"{column}_min"], columns[f"{column}_max"] = values.min(), values.max()
+    return columns
 
 
 def _paper_columns(published: Mapping[str, Any]) -> dict[str, Any]:
