@@ -26,6 +26,8 @@ def summary_row(results: pd.DataFrame, spec: RunSpec, source: dict[str, Any]) ->
     for column in ("balanced_accuracy", "early_stopping_epoch", "roc_auc"):
         row[f"{column}_mean"] = results[column].mean()
         row[f"{column}_std"] = results[column].std(ddof=1) if len(results) > 1 else float("nan")
+    if "stopped_early" in results:
+        row["stopped_by_cap"] = int((~results["stopped_early"].astype(bool)).sum())
     for column in ("train_subjects", "train_images"):  # distinct, per seed
         values = results[column] if column in results else pd.Series(dtype=float)
         row[f"{column}_min"], row[f"{column}_max"] = values.min(), values.max()
@@ -63,6 +65,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
             "Mean ± standard deviation over seeds (one seed: its value alone)."
             if row.seeds < 2
             else "Mean ± standard deviation over seeds.",
+            *_cap_line(row),
             "",
         ]
     )
@@ -95,6 +98,17 @@ def _training_set_line(row: pd.Series) -> list[str]:
     return [
         f"Per seed: {span('train_subjects')} distinct training subjects, "
         f"{span('train_images')} training images."
+    ]
+
+
+def _cap_line(row: pd.Series) -> list[str]:
+    """Seeds that the epoch cap ended: their early-stopping epoch is the cap, not a stop."""
+    capped = row.get("stopped_by_cap")
+    if capped is None or pd.isna(capped) or int(capped) == 0:
+        return []
+    return [
+        f"{int(capped)} of {row.seeds} seeds reached the epoch cap without stopping early: their "
+        "early-stopping epoch is the cap's."
     ]
 
 

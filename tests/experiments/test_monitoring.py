@@ -43,6 +43,9 @@ def test_a_seed_that_reached_the_cap_says_so_and_the_log_keeps_it(
     log = (run_dir / "train.log").read_text()
     assert "reached the epoch cap" in log and f"run folder: {run_dir}" in log
     assert "results.csv" in log
+    # the summary says that its early-stopping epoch is the cap's
+    summary = (run_dir / "summary.md").read_text()
+    assert "1 of 1 seeds reached the epoch cap without stopping early" in summary
 
 
 def test_covariates_per_partition(tiny_train_overrides, tmp_path):
