@@ -89,6 +89,8 @@ def test_trained_baseline_finds_the_cube_better_than_random_weights(ig_scores):
     assert set(table.seed) == {0, 1} and table.images.eq(8).all()  # every test subject
     summary = (ig_scores / "interpretation.md").read_text()
     assert "PIF vs baseline" in summary and "| yes |" in summary  # paired: the same splits
+    # AUC and mass of one method: two comparisons, adjusted together
+    assert "Holm-adjusted across the 2 comparisons" in summary
     images = pd.read_csv(ig_scores / "images.csv")
     assert len(images) == 2 * 2 * 2 * 8  # arms x seeds x weights x images
 

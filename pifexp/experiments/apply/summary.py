@@ -16,7 +16,11 @@ import pandas as pd
 from pifexp.experiments.apply.attribution import METHODS
 from pifexp.experiments.apply.means import RANDOM, TRAINED
 from pifexp.experiments.report.runs import load_run
-from pifexp.experiments.report.statistics import paired_comparison, unpaired_comparison
+from pifexp.experiments.report.statistics import (
+    adjust_p_values,
+    paired_comparison,
+    unpaired_comparison,
+)
 
 SCORES = ("auc", "mass_inside")
 KEYS = ["cell", "task", "setting", "model", "seed", "method", "weights"]
@@ -137,14 +141,9 @@ def _flags(table: pd.DataFrame, threshold: float) -> list[str]:
 
 
 def _comparisons(table: pd.DataFrame, runs: Sequence[ScoredRun]) -> list[str]:
-    """PIF minus baseline on the trained weights' scores, per task, setting and method."""
-    lines = [
-        "## PIF vs baseline (trained weights)",
-        "",
-        "| Task | Setting | Method | Score | Seeds | Paired | PIF - baseline | 95% interval | p |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    found = False
+    """PIF minus baseline on the trained weights' scores, per task, setting and method, with the
+    p-values Holm-adjusted across the table's comparisons."""
+    found = []  # (the row's first cells, paired, the comparison)
     for (task, setting), members in _by_cell(runs).items():
         arms = {run.model: run for run in members}
         if not {"baseline", "pif"} <= set(arms):
@@ -165,20 +164,29 @@ def _comparisons(table: pd.DataFrame, runs: Sequence[ScoredRun]) -> list[str]:
                     comparison = paired_comparison(score, x.to_numpy(), y.to_numpy(), ratio)
                 else:
                     comparison = unpaired_comparison(score, a[score], b[score])
-                found = True
-                lines.append(
-                    f"| {task} | {setting} | {METHODS[method]} | {score} | {comparison.n} | "
-                    f"{'yes' if paired else 'no'} | {comparison.difference:+.3f} | "
-                    f"{_interval(comparison.ci_low, comparison.ci_high)} | "
-                    f"{_p(comparison.p_value)} |"
-                )
+                found.append(([task, setting, METHODS[method], score], paired, comparison))
     if not found:
         return []
+    adjusted = adjust_p_values([comparison.p_value for _, _, comparison in found])
+    lines = [
+        "## PIF vs baseline (trained weights)",
+        "",
+        "| Task | Setting | Method | Score | Seeds | Paired | PIF - baseline | 95% interval | p "
+        "| p adj. |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (first, paired, comparison), p_adjusted in zip(found, adjusted, strict=True):
+        lines.append(
+            f"| {' | '.join(first)} | {comparison.n} | {'yes' if paired else 'no'} | "
+            f"{comparison.difference:+.3f} | {_interval(comparison.ci_low, comparison.ci_high)} "
+            f"| {_p(comparison.p_value)} | {_p(p_adjusted)} |"
+        )
     return [
         *lines,
         "",
         "Paired: seed k of both arms had the same split (corrected resampled t-test, Nadeau and "
-        "Bengio 2003); otherwise Welch's t-test.",
+        f"Bengio 2003); otherwise Welch's t-test. p adj.: Holm-adjusted across the {len(found)} "
+        "comparisons of this table.",
         "",
     ]
 
