@@ -75,6 +75,11 @@ COMMANDS = (
         "pifexp.commands.interpret:interpret_command",
         "attribution maps of finished runs (captum), scored and checked against random weights",
         positional="dirs",
+        settings=("out_dir", "method", "data.manifest", "images", "subjects_per_class", "seeds",
+                  "ig.steps", "occlusion.window", "occlusion.stride", "mni152",
+                  "figures.enabled"),  # fmt: skip
+        examples=("pifexp interpret results/table1-quick",
+                  "pifexp interpret RUN_A RUN_B method=[ig,lrp] out_dir=results/maps"),
     ),
     Command(
         ("predict",),
@@ -82,6 +87,9 @@ COMMANDS = (
         "pifexp.commands.predict:predict_command",
         "apply a finished run to the images of a manifest (labels optional)",
         positional="run_dir",
+        settings=("data.manifest", "out", "batch_size", "data.cache_dir"),
+        examples=("pifexp predict RUN_DIR data.manifest=new.csv",
+                  "pifexp predict RUN_DIR data.manifest=new.tsv out=new-predictions.csv"),
     ),
     Command(
         ("data", "check"),
@@ -131,7 +139,15 @@ def usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # the reader went away (`pifexp train --help | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit stays quiet
+        return 0
+
+
+def _dispatch(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -155,7 +171,7 @@ def show_help(command: Command, overrides: list[str]) -> int:
     try:
         text = command_help(
             command.words, command.help, command.config_name, command.settings,
-            command.examples, positional_to_override(command, overrides),
+            command.examples, positional_to_override(command, overrides), command.positional,
         )  # fmt: skip
     except Exception as error:  # an override that does not compose: say so in one line
         message, code = failure_message(error, " ".join(command.words))

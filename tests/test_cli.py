@@ -71,3 +71,28 @@ def test_help_with_a_bad_override_is_one_line(capsys):
     assert main(["model", "summary", "task=nosuchtask", "--help"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("pifexp: error: ") and "nosuchtask" in err and "Traceback" not in err
+
+
+def test_help_of_commands_that_take_folders_shows_them(capsys):
+    assert main(["interpret", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: pifexp interpret DIR... [group=option" in out
+    assert "method" in out and "pifexp interpret results/table1-quick" in out
+    assert main(["predict", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: pifexp predict RUN_DIR [group=option" in out and "data.manifest" in out
+
+
+def test_help_read_by_a_reader_that_stops_early_is_no_error():
+    import subprocess
+    import sys
+
+    # `pifexp train --help | head -0`: the reader is gone before the help is written
+    reader = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE)
+    reader.wait()
+    help_ = subprocess.run(
+        [sys.executable, "-m", "pifexp.cli", "train", "--help"],
+        stdout=reader.stdin, stderr=subprocess.PIPE, text=True, check=False,
+    )
+    reader.stdin.close()
+    assert help_.returncode == 0 and "Traceback" not in help_.stderr, help_.stderr

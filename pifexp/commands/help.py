@@ -27,15 +27,18 @@ def command_help(
     settings: Sequence[str],
     examples: Sequence[str],
     overrides: Sequence[str],
+    positional: str | None = None,
 ) -> str:
     name = " ".join(words)
+    # bare arguments before the overrides: `dirs` -> DIR..., `run_dir` -> RUN_DIR
+    bare = {"dirs": " DIR...", None: ""}.get(positional, f" {str(positional).upper()}")
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
     chosen = OmegaConf.to_container(cfg.hydra.runtime.choices).items()
     # Hydra lists the choices last-composed first: show them in the defaults list's order
     choices = {group: choice for group, choice in reversed(chosen) if not group.startswith("hydra")}
     lines = [f"pifexp {name}: {summary}", "",
-             f"usage: pifexp {name} [group=option ...] [key=value ...] [-m]", ""]  # fmt: skip
+             f"usage: pifexp {name}{bare} [group=option ...] [key=value ...] [-m]", ""]  # fmt: skip
     if settings:
         lines.append("main settings (their values with this command line):")
         width = max(len(key) for key in settings)

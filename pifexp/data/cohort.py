@@ -3,8 +3,11 @@ and a run's split drawn; the steps `pifexp train` takes before its first batch."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import pandas as pd
 
 from pifexp.data.cache import (
     CachedCohort,
@@ -59,13 +62,24 @@ class DataSpec:
 def prepare_cohort(
     manifest: str | Path, spec: DataSpec, progress: bool | None = None
 ) -> CachedCohort:
-    """The cohort of `manifest` preprocessed as `spec` says, from its cache.
-
-    Without a cache the headers are checked first (grid, MNI space; cheap), then the cache is
-    built, which checks every image's voxels as it reads them.
-    """
+    """The cohort of `manifest` preprocessed as `spec` says, from its cache (cached_cohort)."""
     show = spec.progress if progress is None else progress
     manifest_df = read_manifest(manifest, spec.classes, spec.mixed_label_subjects)
+    return cached_cohort(manifest_df, spec, show)
+
+
+def cached_cohort(
+    manifest_df: pd.DataFrame,
+    spec: DataSpec,
+    progress: bool | None,
+    before_build: Callable[[], None] = lambda: None,
+) -> CachedCohort:
+    """The images of a read manifest preprocessed as `spec` says, from their cache.
+
+    Without a cache the headers are checked first (grid, MNI space; cheap), then `before_build`
+    may refuse them too, then the cache is built, which checks every image's voxels as it reads
+    them.
+    """
     preprocess = spec.preprocess
     location = cache_location(manifest_df, preprocess, spec.cache_dir)
     if not is_built(location):
@@ -76,9 +90,10 @@ def prepare_cohort(
             mni_margin_mm=spec.mni_margin_mm,
             mni_resolution=preprocess.mni_resolution,
             read_voxels=False,
-            progress=show,
+            progress=progress,
         )
-        location = build_cache(manifest_df, preprocess, spec.cache_dir, spec.workers, show)
+        before_build()
+        location = build_cache(manifest_df, preprocess, spec.cache_dir, spec.workers, progress)
     return open_cache(location)
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pifexp.data.cache import CachedCohort, build_cache, cache_location, is_built, open_cache
-from pifexp.data.check import check_cohort
-from pifexp.data.cohort import DataSpec
+from pifexp.data.cache import CachedCohort, is_built, open_cache
+from pifexp.data.cohort import DataSpec, cached_cohort
 from pifexp.data.grid import Grid, reference_grid, target_grid
 from pifexp.data.manifest import (
     FIRST_ROW_LINE,
@@ -111,21 +110,9 @@ def images_cohort(manifest_df: pd.DataFrame, run: FinishedRun, images: ImagesSpe
     training builds it: headers checked first, every voxel checked while it is read). Images
     that preprocess to another grid than the run's are refused before anything is built."""
     spec = data_spec(run, images)
-    preprocess = spec.preprocess
-    location = cache_location(manifest_df, preprocess, spec.cache_dir)
-    if not is_built(location):
-        check_cohort(
-            manifest_df,
-            resample_to=preprocess.resample_to,
-            affine_atol_mm=preprocess.affine_atol_mm,
-            mni_margin_mm=spec.mni_margin_mm,
-            mni_resolution=preprocess.mni_resolution,
-            read_voxels=False,
-            progress=spec.progress,
-        )
-        _require_grid(manifest_df, run)
-        location = build_cache(manifest_df, preprocess, spec.cache_dir, spec.workers, spec.progress)
-    cohort = open_cache(location)
+    cohort = cached_cohort(
+        manifest_df, spec, spec.progress, before_build=lambda: _require_grid(manifest_df, run)
+    )
     _same_grid(cohort.grid, run, manifest_df)
     return cohort
 
