@@ -98,7 +98,7 @@ def run_seed(
     seed: int,
     device: torch.device,
     folder: Path,
-    on_first_epoch: Callable[[float], None] = lambda seconds: None,
+    on_timed_epoch: Callable[[float], None] = lambda seconds: None,
     covariates: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Split -> model -> train with early stopping -> test the selected state. Returns the
@@ -120,7 +120,7 @@ def run_seed(
         memory_fraction=spec.data.device_memory_fraction,
     )
     model, result, trainer, seconds = _train_runs(
-        spec, batches, seed, device, folder, on_first_epoch
+        spec, batches, seed, device, folder, on_timed_epoch
     )
     bf16 = _on_for_cuda(trainer.bf16, device)
     model.load_state_dict(result.best_state)
@@ -159,7 +159,7 @@ def _train_runs(
     seed: int,
     device: torch.device,
     folder: Path,
-    on_first_epoch: Callable[[float], None],
+    on_timed_epoch: Callable[[float], None],
 ) -> tuple[nn.Module, FitResult, TrainerSpec, float]:
     """Every training run of one seed (one, or an inner search's); returns the one to test, its
     trainer settings and the seconds all runs took."""
@@ -174,9 +174,9 @@ def _train_runs(
         watch = EpochWatch(rundir.live_epochs_path(folder, run),
                            rundir.tensorboard_dir(folder, run) if trainer.tensorboard else None)
         model, result = fit_model(spec, trainer, batches, device, run_seed_value, label,
-                                  on_first_epoch, watch)  # fmt: skip
+                                  on_timed_epoch, watch)  # fmt: skip
         fitted.append((model, result, trainer))
-        on_first_epoch = _ignore  # announced once
+        on_timed_epoch = _ignore  # announced once
     seconds = sum(result.seconds for _, result, _ in fitted)
     if len(runs) == 1:
         return (*fitted[0], seconds)
@@ -196,7 +196,7 @@ def fit_model(
     device: torch.device,
     seed: int,
     label: str,
-    on_first_epoch: Callable[[float], None],
+    on_timed_epoch: Callable[[float], None],
     watch: EpochWatch | None = None,
 ) -> tuple[nn.Module, FitResult]:
     """Build a fresh network and train it with `trainer`'s settings on the batches' partitions;
@@ -211,11 +211,13 @@ def fit_model(
     generator = torch.Generator(device=device).manual_seed(seed)
     bar = tqdm(total=trainer.max_epochs, desc=label, leave=False, unit="epoch",
                disable=progress_off(trainer.progress))  # fmt: skip
-    started = time.perf_counter()
+    previous_seconds = [0.0]  # the loop's wall time when the last epoch ended
 
     def on_epoch(row: dict[str, float]) -> None:
-        if row["epoch"] == 0:
-            on_first_epoch(time.perf_counter() - started)
+        seconds = timed_epoch(row, previous_seconds[0], trainer.max_epochs)
+        if seconds is not None:
+            on_timed_epoch(seconds)
+        previous_seconds[0] = row["seconds"]
         if watch is not None:
             watch.epoch(row, optimizer.param_groups[0]["lr"])
         bar.update()
@@ -244,8 +246,17 @@ def fit_model(
     return model, result
 
 
+def timed_epoch(row: dict[str, float], previous_seconds: float, max_epochs: int) -> float | None:
+    """The seconds of the epoch that times a run: the second one, since the first also pays
+    one-off costs (memory, kernel choices); the first where it is the only one. None for the
+    other epochs. `row["seconds"]` is the loop's running wall time when the epoch ended."""
+    if row["epoch"] != min(1, max_epochs - 1):
+        return None
+    return row["seconds"] - previous_seconds
+
+
 def cpu_time_estimate(spec: RunSpec, seeds_left: int) -> Callable[[float], None]:
-    """Once the first epoch is timed: say how long the run may take on this CPU."""
+    """Once an epoch is timed (timed_epoch): say how long the run may take on this CPU."""
 
     def announce(epoch_seconds: float) -> None:
         trainer = spec.trainer
@@ -306,7 +317,7 @@ def train(spec: RunSpec, run_dir: Path) -> TrainedRun:
     trainer = spec.trainer
     seeds = [trainer.first_seed + k for k in range(trainer.seeds)]
     seeds_left = sum(not rundir.seed_done(run_dir, seed) for seed in seeds)
-    # the first seed trained in this process times an epoch on the CPU
+    # the first seed trained in this process times an epoch on the CPU (its second)
     estimate = cpu_time_estimate(spec, seeds_left) if device.type == "cpu" else None
     rows = []
     # progress bars on a terminal only, and log lines printed above them, not through them

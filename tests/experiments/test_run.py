@@ -191,3 +191,21 @@ def test_paper2019_protocol_applies_the_cells_settings(tiny_train_overrides, tmp
     assert "paper2019" in (run_dir / "summary.md").read_text()
     metrics = json.loads((run_dir / "seed-0" / "metrics.json").read_text())
     assert metrics["best_epoch"] == metrics["early_stopping_epoch"]  # the last model is tested
+
+
+def test_the_cpu_estimate_times_the_second_epoch():
+    from pifexp.experiments.run import timed_epoch
+
+    # the first epoch (5 s, one-off costs included) is not the one timed; the second (2 s) is
+    assert timed_epoch({"epoch": 0, "seconds": 5.0}, 0.0, max_epochs=10) is None
+    assert timed_epoch({"epoch": 1, "seconds": 7.0}, 5.0, max_epochs=10) == pytest.approx(2.0)
+    assert timed_epoch({"epoch": 2, "seconds": 9.0}, 7.0, max_epochs=10) is None
+    # a single epoch is all there is to time
+    assert timed_epoch({"epoch": 0, "seconds": 5.0}, 0.0, max_epochs=1) == pytest.approx(5.0)
+
+
+def test_a_cpu_run_says_how_long_it_may_take(tiny_train_overrides, tmp_path):
+    run_dir = tmp_path / "run"
+    assert train(tiny_train_overrides, run_dir, "trainer.device=cpu") == 0
+    log = (run_dir / "train.log").read_text()
+    assert log.count("an epoch takes about") == 1  # once per run, from its first seed
