@@ -84,6 +84,21 @@ def is_built(location: Path) -> bool:
     return (location / META_FILE).is_file()
 
 
+def manifest_reference_grid(manifest_df: pd.DataFrame, spec: PreprocessSpec) -> Grid:
+    """The grid whose field of view the manifest's images are preprocessed in, from their
+    headers (data.grid.reference_grid); each header's errors name its row."""
+    names = [describe_row(manifest_df, i) for i in range(len(manifest_df))]
+    paths = manifest_df[PATH].tolist()
+    headers = [read_header(path, where) for path, where in zip(paths, names, strict=True)]
+    return reference_grid(
+        [header.grid for header in headers],
+        names,
+        spec.resample_to,
+        spec.affine_atol_mm,
+        spec.mni_resolution,
+    )
+
+
 def build_cache(
     manifest_df: pd.DataFrame,
     spec: PreprocessSpec,
@@ -99,14 +114,7 @@ def build_cache(
         return location
     names = [describe_row(manifest_df, i) for i in range(len(manifest_df))]
     paths = manifest_df[PATH].tolist()
-    headers = [read_header(path, where) for path, where in zip(paths, names, strict=True)]
-    reference = reference_grid(
-        [header.grid for header in headers],
-        names,
-        spec.resample_to,
-        spec.affine_atol_mm,
-        spec.mni_resolution,
-    )
+    reference = manifest_reference_grid(manifest_df, spec)
     plan = make_plan(spec, reference)
 
     location.parent.mkdir(parents=True, exist_ok=True)

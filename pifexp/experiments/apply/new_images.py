@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pifexp.data.cache import CachedCohort, is_built, open_cache
+from pifexp.data.cache import CachedCohort, is_built, manifest_reference_grid, open_cache
 from pifexp.data.cohort import DataSpec, cached_cohort
-from pifexp.data.grid import Grid, reference_grid, target_grid
+from pifexp.data.grid import Grid, target_grid
 from pifexp.data.manifest import (
     FIRST_ROW_LINE,
     LABEL,
@@ -20,10 +20,8 @@ from pifexp.data.manifest import (
     SESSION,
     SUBJECT,
     TAB_SEPARATED,
-    describe_row,
     read_manifest,
 )
-from pifexp.data.nifti import read_header
 from pifexp.errors import ConfigError, PifexpError
 from pifexp.experiments import rundir
 from pifexp.experiments.apply.finished import FinishedRun
@@ -156,16 +154,8 @@ def _table(manifest: Path) -> pd.DataFrame | None:
 
 def _require_grid(manifest_df: pd.DataFrame, run: FinishedRun) -> None:
     """The grid these images would be preprocessed to, from their headers: the run's or none."""
-    names = [describe_row(manifest_df, i) for i in range(len(manifest_df))]
-    headers = [read_header(path, name) for path, name in zip(manifest_df[PATH], names, strict=True)]
     preprocess = run.preprocess
-    reference = reference_grid(
-        [header.grid for header in headers],
-        names,
-        preprocess.resample_to,
-        preprocess.affine_atol_mm,
-        preprocess.mni_resolution,
-    )
+    reference = manifest_reference_grid(manifest_df, preprocess)
     _same_grid(target_grid(reference, preprocess.target_shape, preprocess.crop), run, manifest_df)
 
 
