@@ -98,3 +98,13 @@ def cube_runs(tmp_path_factory) -> CubeRuns:
         train(runs.pif, "pif", runs.manifest, runs.cache)
         (root / "done").touch()
     return runs
+
+
+def one_line_error(capsys, *expected: str) -> str:
+    """The command's stderr: exactly one line, `pifexp: error: ...`, holding every fragment."""
+    err = capsys.readouterr().err
+    assert err.startswith("pifexp: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err, err
+    return err

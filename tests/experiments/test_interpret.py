@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from apply_fixtures import SHAPE, cube_runs
+from apply_fixtures import SHAPE, cube_runs, one_line_error
 from torch import nn
 
 from pifexp.cli import main
@@ -109,18 +109,10 @@ def test_a_rerun_changes_nothing(runs, ig_scores):
     assert all(after[p][1] == before[p][1] for p in before)  # and every table is the same
 
 
-def _one_line_error(capsys, *expected):
-    err = capsys.readouterr().err
-    assert err.startswith("pifexp: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for text in expected:
-        assert text in err, err
-
-
 def test_other_settings_in_the_same_folder_are_refused(runs, ig_scores, capsys):
     args = ["interpret", str(runs.baseline), "method=ig", "ig.steps=5", f"out_dir={ig_scores}"]
     assert main(args) == 1
-    _one_line_error(capsys, "other settings", "ig_steps")
+    one_line_error(capsys, "other settings", "ig_steps")
 
 
 def test_another_runs_maps_are_never_overwritten(runs, ig_scores, tmp_path, capsys):
@@ -133,18 +125,18 @@ def test_another_runs_maps_are_never_overwritten(runs, ig_scores, tmp_path, caps
     (other / "maps" / "adni-baseline-full" / "run.json").write_text(json.dumps(faked))
     args = ["interpret", str(runs.baseline), "method=ig", "ig.steps=8", f"out_dir={other}"]
     assert main(args) == 1
-    _one_line_error(capsys, "holds the maps of another run")
+    one_line_error(capsys, "holds the maps of another run")
 
 
 def test_bad_inputs_are_one_line(runs, tmp_path, capsys):
     assert main(["interpret", str(tmp_path / "nowhere")]) == 1
-    _one_line_error(capsys, "nowhere", "not a folder")
+    one_line_error(capsys, "nowhere", "not a folder")
     assert main(["interpret", str(runs.pif), "method=saliency"]) == 1
-    _one_line_error(capsys, "method=", "ig, gradcam, occlusion, lrp")
+    one_line_error(capsys, "method=", "ig, gradcam, occlusion, lrp")
     half = shutil.copytree(runs.pif, tmp_path / "half")
     (half / "seed-0" / rundir.METRICS_FILE).unlink()
     assert main(["interpret", str(half)]) == 1
-    _one_line_error(capsys, "half-written")
+    one_line_error(capsys, "half-written")
 
 
 def test_maps_of_the_images_of_a_manifest_without_labels(runs, tmp_path):

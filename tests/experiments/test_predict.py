@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from apply_fixtures import cube_cohort, cube_runs
+from apply_fixtures import cube_cohort, cube_runs, one_line_error
 
 from pifexp.cli import main
 from pifexp.experiments import rundir
@@ -70,25 +70,16 @@ def test_predict_without_labels(runs, tmp_path, capsys):
     assert "balanced_accuracy" not in capsys.readouterr().out
 
 
-def _one_line_error(capsys, *expected):
-    err = capsys.readouterr().err
-    assert err.startswith("pifexp: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for text in expected:
-        assert text in err, err
-    return err
-
-
 def test_a_missing_run_is_one_line(runs, tmp_path, capsys):
     assert _predict(tmp_path / "nowhere", runs.manifest, tmp_path) == 1
-    _one_line_error(capsys, "nowhere", "is not a folder")
+    one_line_error(capsys, "nowhere", "is not a folder")
 
 
 def test_a_half_written_run_is_refused(runs, tmp_path, capsys):
     copy = shutil.copytree(runs.pif, tmp_path / "half")
     (copy / "seed-1" / rundir.METRICS_FILE).unlink()
     assert _predict(copy, runs.manifest, tmp_path) == 1
-    _one_line_error(capsys, "half-written", "seed-1")
+    one_line_error(capsys, "half-written", "seed-1")
 
 
 @pytest.mark.parametrize(
@@ -99,13 +90,13 @@ def test_a_run_of_an_earlier_version_is_refused(runs, tmp_path, capsys, missing,
     copy = shutil.copytree(runs.baseline, tmp_path / "old")
     (copy / missing).unlink()
     assert _predict(copy, runs.manifest, tmp_path) == 1
-    _one_line_error(capsys, expected, missing.split("/")[-1])
+    one_line_error(capsys, expected, missing.split("/")[-1])
 
 
 def test_images_on_another_grid_are_refused(runs, tmp_path, capsys):
     shifted = cube_cohort(tmp_path / "shifted", subjects=4, offset_mm=10.0)
     assert _predict(runs.pif, shifted, tmp_path) == 1
-    _one_line_error(capsys, "was trained on", "grid")
+    one_line_error(capsys, "was trained on", "grid")
 
 
 def test_a_file_that_data_check_rejects_is_rejected_with_its_message(runs, tmp_path, capsys):
@@ -115,7 +106,7 @@ def test_a_file_that_data_check_rejects_is_rejected_with_its_message(runs, tmp_p
     unlabelled = tmp_path / "new" / "manifest.csv"
     pd.DataFrame({"subject_id": ["s1"], "path": [str(broken)]}).to_csv(unlabelled, index=False)
     assert _predict(runs.pif, unlabelled, tmp_path) == 1
-    predicted = _one_line_error(capsys, "broken.nii.gz")
+    predicted = one_line_error(capsys, "broken.nii.gz")
     # the same row, labelled, beside a good image: pifexp data check says the same
     (tmp_path / "check").mkdir()
     labelled = tmp_path / "check" / "manifest.csv"
@@ -124,9 +115,9 @@ def test_a_file_that_data_check_rejects_is_rejected_with_its_message(runs, tmp_p
                   "label": ["CN", "AD"]}).to_csv(labelled, index=False)  # fmt: skip
     assert main(["data", "check", "task=adni", f"data.manifest={labelled}",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.progress=false"]) == 1  # fmt: skip
-    assert _one_line_error(capsys) == predicted
+    assert one_line_error(capsys) == predicted
 
 
 def test_the_manifest_is_required(runs, capsys):
     assert main(["predict", str(runs.pif)]) == 1
-    _one_line_error(capsys, "data.manifest is required")
+    one_line_error(capsys, "data.manifest is required")
