@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from pifexp.commands.failures import failure_message
 from pifexp.commands.help import command_help, version_line
 from pifexp.config_dir import config_dir
+from pifexp.errors import PifexpError
 
 HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -33,6 +34,10 @@ class Command:
     positional: str | None = None
     settings: tuple[str, ...] = ()  # the main settings, shown by `pifexp <command> --help`
     examples: tuple[str, ...] = ()
+    # the config group that the command's one bare argument chooses (`pifexp study samples` ->
+    # study=samples), and the choice its --help shows when none is given
+    choice_group: str | None = None
+    help_choice: str | None = None
 
 
 COMMANDS = (
@@ -57,6 +62,21 @@ COMMANDS = (
                   "reporting.statistics.primary_metric"),  # fmt: skip
         examples=("pifexp table1 profile=quick out_dir=results/table1-quick",
                   "pifexp table1 out_dir=results/t1 experiment=adni-baseline-full,adni-pif-full"),
+    ),
+    Command(
+        ("study",),
+        "study",
+        "pifexp.commands.study:cell_command",
+        "test the paper's mechanism: a study's grid of cells (a Hydra multirun), its table and "
+        "figures",
+        settings=("study.name", "study.factor", "out_dir", "task.name", "profile.name",
+                  "trainer.seeds", "data.cache_dir", "reporting.statistics.adjustment"),
+        examples=("pifexp study registration profile=quick out_dir=results/registration",
+                  "pifexp study samples profile=quick out_dir=results/samples trainer.seeds=5",
+                  "pifexp study ablation profile=quick out_dir=results/ablation "
+                  "arm=baseline,pif,pif-one-patch"),
+        choice_group="study",
+        help_choice="registration",
     ),
     Command(
         ("report",),
@@ -169,9 +189,14 @@ def _dispatch(args: list[str]) -> int:
 def show_help(command: Command, overrides: list[str]) -> int:
     """The command's short help (Hydra's own stays at --hydra-help)."""
     try:
+        group = command.choice_group
+        if group is not None and not any("=" not in o or o.startswith(f"{group}=")
+                                         for o in overrides):  # fmt: skip
+            overrides = [*overrides, f"{group}={command.help_choice}"]
+        overrides = positional_to_override(command, overrides)
         text = command_help(
             command.words, command.help, command.config_name, command.settings,
-            command.examples, positional_to_override(command, overrides), command.positional,
+            command.examples, overrides, command.positional or group,
         )  # fmt: skip
     except Exception as error:  # an override that does not compose: say so in one line
         message, code = failure_message(error, " ".join(command.words))
@@ -182,10 +207,27 @@ def show_help(command: Command, overrides: list[str]) -> int:
 
 
 def positional_to_override(command: Command, args: list[str]) -> list[str]:
-    """`pifexp report A B` -> `pifexp report dirs=[A,B]`: Hydra itself takes only key=value."""
+    """`pifexp report A B` -> `pifexp report dirs=[A,B]`, `pifexp study samples` -> `pifexp
+    study study=samples`: Hydra itself takes only key=value."""
+    bare = [a for a in args if "=" not in a and not a.startswith("-")]
+    if command.choice_group is not None:
+        if len(bare) > 1:
+            raise PifexpError(
+                f"pifexp {' '.join(command.words)} takes one {command.choice_group} name, got "
+                f"{', '.join(bare)}"
+            )
+        rest = [a for a in args if a not in bare]
+        if bare:
+            return [*rest, f"{command.choice_group}={bare[0]}"]
+        if not any(a.startswith(f"{command.choice_group}=") for a in rest):
+            options = sorted(p.stem for p in (config_dir() / command.choice_group).glob("*.yaml"))
+            raise PifexpError(
+                f"name the {command.choice_group}: pifexp {' '.join(command.words)} "
+                f"<{'|'.join(options)}> [key=value ...]"
+            )
+        return rest
     if command.positional is None:
         return args
-    bare = [a for a in args if "=" not in a and not a.startswith("-")]
     if not bare:
         return args
     quoted = ",".join(_quote(value) for value in bare)
@@ -198,7 +240,11 @@ def _quote(value: str) -> str:
 
 
 def run_command(command: Command, overrides: list[str]) -> int:
-    overrides = positional_to_override(command, overrides)
+    try:
+        overrides = positional_to_override(command, overrides)
+    except PifexpError as error:
+        print(f"pifexp: error: {error}", file=sys.stderr)
+        return 2
     module_name, function_name = command.target.split(":")
     function: Callable[[DictConfig], object] = getattr(
         importlib.import_module(module_name), function_name

@@ -4,9 +4,11 @@
 
 Runs `pifexp table1 profile=quick` (unless a profile is given) into DIR with its own data cache
 under DIR, so nothing cached earlier is reused (its output goes to DIR/bench.log), then reads the
-table it wrote (table1.csv). Prints JSON: the command, its exit code, total wall seconds, the
-machine's CPU count and torch threads, and per cell its status, seeds, seconds spent training and
-mean balanced accuracy and early-stopping epoch.
+table it wrote (table1.csv) and each cell's results.csv. Prints JSON: the command, its exit code,
+total wall seconds, the epochs trained in all and per second of training, the machine's CPU count
+and torch threads, and per cell its status, seeds, seconds spent training, epochs trained and
+epochs per second, seeds that the epoch cap (not early stopping) ended, the fewest distinct
+training subjects of a seed, and mean balanced accuracy and early-stopping epoch.
 """
 
 from __future__ import annotations
@@ -36,9 +38,14 @@ def cell_times(out_dir: Path) -> dict[str, dict[str, object]]:
     table_path = out_dir / "table1.csv"
     if not table_path.exists():
         return {}
-    columns = ["cell", "status", "seeds", "train_seconds", "balanced_accuracy_mean",
-               "early_stopping_epoch_mean"]
+    columns = ["cell", "status", "seeds", "train_seconds", "stopped_by_cap", "train_subjects_min",
+               "balanced_accuracy_mean", "early_stopping_epoch_mean"]
     table = pd.read_csv(table_path)[columns].set_index("cell")
+    table["epochs_trained"] = [
+        int(pd.read_csv(out_dir / "cells" / cell / "results.csv")["epochs_trained"].sum())
+        for cell in table.index
+    ]
+    table["epochs_per_second"] = table["epochs_trained"] / table["train_seconds"]
     return json.loads(table.round(4).to_json(orient="index"))
 
 
@@ -56,15 +63,20 @@ def main() -> None:
     with open(out_dir / "bench.log", "w") as log:  # keeps stdout for the JSON alone
         completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
     wall_seconds = time.perf_counter() - start
+    cells = cell_times(out_dir)
+    epochs = sum(int(cell["epochs_trained"]) for cell in cells.values())
+    training = sum(float(cell["train_seconds"]) for cell in cells.values())
     print(json.dumps({
         "command": " ".join(command[2:]),
         "exit_code": completed.returncode,
         "wall_seconds": round(wall_seconds, 1),
+        "epochs_trained": epochs,
+        "epochs_per_second": round(epochs / training, 3) if training else None,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.is_available(),
         "out_dir": str(out_dir),
-        "cells": cell_times(out_dir),
+        "cells": cells,
     }, indent=2))
 
 

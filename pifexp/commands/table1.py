@@ -13,8 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from pifexp.commands.failures import failure_message
 from pifexp.commands.overrides import override_keys
+from pifexp.experiments.cells import CellOutcome
 from pifexp.experiments.report import describe_files
-from pifexp.experiments.table1 import CellOutcome, check_batch, run_cell, write_tables
+from pifexp.experiments.table1 import check_batch, run_cell, write_tables
 
 
 def cell_command(cfg: DictConfig) -> CellOutcome:

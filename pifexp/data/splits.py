@@ -36,8 +36,11 @@ class SplitSpec:
     profile's and the tests' small cohorts. `subset` < 1
     keeps that share of `subset_unit` (subjects, or images) drawn from `subset_scope`: the training
     subjects (validation and test stay as they are), or the whole cohort before the test split
-    (every partition shrinks). `fixed_seed`: every repeat gets the split drawn with this seed
-    instead of its own.
+    (every partition shrinks). `train_subjects` keeps that many of the training subjects
+    instead (validation and test stay as they are), stratified by label and nested: with one
+    seed, a smaller number keeps a subset of the subjects that a larger one keeps, so a curve
+    over numbers adds subjects rather than drawing new ones. `fixed_seed`: every repeat gets the
+    split drawn with this seed instead of its own.
     """
 
     test_fraction: float | None
@@ -49,6 +52,7 @@ class SplitSpec:
     subset_scope: str = "train"
     fixed_seed: int | None = None
     counts_for_subjects: int | None = None
+    train_subjects: int | None = None
 
     def __post_init__(self) -> None:
         for partition in ("test", "val"):
@@ -73,6 +77,14 @@ class SplitSpec:
             _check_count("task.split.fixed_seed", self.fixed_seed, low=0)
         if self.counts_for_subjects is not None:
             _check_count("task.split.counts_for_subjects", self.counts_for_subjects, low=1)
+        if self.train_subjects is not None:
+            _check_count("data.train_subjects", self.train_subjects, low=2)
+            if self.subset < 1:
+                raise ConfigError(
+                    f"data.train_subjects={self.train_subjects} and data.subset={self.subset} "
+                    "both shrink the training set: set one of them (data.subset=1 or "
+                    "data.train_subjects=null)"
+                )
 
 
 def subject_labels(manifest_df: pd.DataFrame) -> pd.Series:
@@ -104,6 +116,8 @@ def draw_split(manifest_df: pd.DataFrame, spec: SplitSpec, seed: int) -> dict[st
         members = list(map(str, drawn))
     elif small and spec.subset_scope == "train":
         members = _image_subset(manifest_df, members, spec.subset, seed)
+    if spec.train_subjects is not None:
+        members = _nested_subjects(train, train_y, spec.train_subjects, seed)
     return {"train": sorted(members), "val": sorted(map(str, val)), "test": sorted(map(str, test))}
 
 
@@ -179,6 +193,31 @@ def _held_out(
             )
         drawn[rng.choice(members, per_class, replace=False)] = True
     return subjects[~drawn], subjects[drawn], labels[~drawn]
+
+
+def _nested_subjects(
+    subjects: np.ndarray, labels: np.ndarray, count: int, seed: int
+) -> list[str]:
+    """`count` of the subjects, stratified by label: each class's subjects in a seeded random
+    order, the first of each taken in proportion to the class's share (largest remainders), so
+    that a smaller count keeps a subset of a larger one's subjects."""
+    if count > len(subjects):
+        raise PifexpError(
+            f"data.train_subjects={count} is more than the {len(subjects)} training subjects of "
+            "the split; use a smaller number or null (all of them)"
+        )
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    order = {c: rng.permutation(np.sort(subjects[labels == c])) for c in classes}
+    exact = np.array([count * len(order[c]) / len(subjects) for c in classes])
+    taken = np.floor(exact).astype(int)
+    for index in np.argsort(taken - exact)[: count - taken.sum()]:
+        taken[index] += 1
+    if (taken < 1).any():
+        raise PifexpError(
+            f"data.train_subjects={count} leaves a class without training subjects"
+        )
+    return [str(subject) for c, n in zip(classes, taken, strict=True) for subject in order[c][:n]]
 
 
 def _image_subset(

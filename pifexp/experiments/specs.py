@@ -152,8 +152,8 @@ def search_spec(cfg: DictConfig) -> SearchSpec | None:
 
 def split_spec(cfg: DictConfig) -> SplitSpec:
     """task.split (fractions or per-class counts, fixed_seed, counts_for_subjects) and
-    data.subset, data.subset_unit, data.subset_scope. Keys that run folders of earlier versions
-    lack take their old meaning."""
+    data.subset, data.subset_unit, data.subset_scope, data.train_subjects. Keys that run folders
+    of earlier versions lack take their old meaning."""
     split = plain(cfg, "task.split")
     return SplitSpec(
         test_fraction=_number_or_none(split.get("test_fraction")),
@@ -165,7 +165,13 @@ def split_spec(cfg: DictConfig) -> SplitSpec:
         subset_scope=str(OmegaConf.select(cfg, "data.subset_scope", default="train")),
         fixed_seed=split.get("fixed_seed"),
         counts_for_subjects=split.get("counts_for_subjects"),
+        train_subjects=_count_or_all(OmegaConf.select(cfg, "data.train_subjects", default=None)),
     )
+
+
+def _count_or_all(value: Any) -> Any:
+    """data.train_subjects: `all` (a study's level name) is null, every training subject."""
+    return None if value == "all" else value
 
 
 def _number_or_none(value: Any) -> Any:

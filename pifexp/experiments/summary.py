@@ -20,6 +20,7 @@ def summary_row(results: pd.DataFrame, spec: RunSpec, source: dict[str, Any]) ->
         "subset": spec.subset,
         "subset_unit": spec.split.subset_unit,  # subject | image
         "subset_scope": spec.split.subset_scope,  # train | cohort
+        "subset_subjects": spec.split.train_subjects,  # data.train_subjects (None: not set)
         "seeds": len(results),
         "fixed_split_seed": spec.split.fixed_seed,  # None: a split per repeat
     }
@@ -74,6 +75,9 @@ def summary_markdown(summary: pd.DataFrame) -> str:
 def _subset_words(row: pd.Series) -> str:
     """What the subset kept, in the units and from the pool it was drawn from."""
     unit, scope = row.get("subset_unit", "subject"), row.get("subset_scope", "train")
+    kept = row.get("subset_subjects")
+    if kept is not None and pd.notna(kept):
+        return f"Training subjects used: {int(kept)} of each split's (data.train_subjects)"
     if row.subset >= 1 or pd.isna(unit):
         return f"Training subjects used: {row.subset:.0%}"
     if unit == "image":

@@ -224,3 +224,27 @@ def _place_shifted(shifted: torch.Tensor, shape: torch.Size, grid: Sequence[int]
         pads.append((before, shape[dim] - shifted.shape[dim] - before))
     (d0, d1), (h0, h1), (w0, w1) = pads
     return F.pad(shifted, (w0, w1, h0, h1, d0, d1))
+
+
+class PatchBatchNorm3d(nn.BatchNorm3d):
+    """BatchNorm of a PIF layer's patch-wise output (B, C_out, P, d, h, w): one mean, variance,
+    scale and shift per patch and channel, since channel c of one patch is another filter than
+    channel c of the next. With the PIF convolution before it, it makes the paper's "single
+    convolutional block (Conv-BatchNorm-ReLU) between split and reassemble" for every patch."""
+
+    def __init__(self, channels: int, patches: int, **kwargs: object) -> None:
+        super().__init__(channels * patches, **kwargs)  # type: ignore[arg-type]
+        self.channels = channels
+        self.patches = patches
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, patches={self.patches}, " + super().extra_repr()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 6 or tuple(x.shape[1:3]) != (self.channels, self.patches):
+            raise ValueError(
+                f"PatchBatchNorm3d expects (B, {self.channels}, {self.patches}, d, h, w), "
+                f"got {tuple(x.shape)}"
+            )
+        # (B, C, P, d, h, w) -> (B, C*P, d, h, w): every patch's channel is a feature of its own
+        return super().forward(x.flatten(1, 2)).view_as(x)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from pifexp.errors import ConfigError
-from pifexp.layers import PatchIndividualFilters3d
-from pifexp.models.spec import NetworkSpec
+from pifexp.layers import PatchBatchNorm3d, PatchIndividualFilters3d
+from pifexp.models.spec import NetworkSpec, PifSpec
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU}
 
@@ -42,18 +42,9 @@ def build_model(spec: NetworkSpec) -> nn.Sequential:
 
     feature_shape = _output_shape(nn.Sequential(layers), spec.input_shape)
     if spec.pif is not None:
-        pif = spec.pif
-        layers["pif"] = PatchIndividualFilters3d(
-            in_channels=channels,
-            out_channels=pif.out_channels,
-            input_shape=feature_shape[1:],
-            patch_size=pif.patch_size,
-            kernel_size=pif.kernel_size,
-            stride=pif.stride,
-            padding=pif.padding,
-            overlap=pif.overlap,
-            reassemble=pif.reassemble,
-        )
+        layers["pif"] = _pif_layer(spec.pif, channels, feature_shape[1:])
+        if spec.pif.batch_norm:
+            layers["pif_bn"] = _pif_norm(layers["pif"])
         layers["pif_act"] = activation()
         feature_shape = layers["pif"].output_shape()
 
@@ -66,6 +57,36 @@ def build_model(spec: NetworkSpec) -> nn.Sequential:
         width = hidden
     layers["logit"] = nn.Linear(width, 1)
     return nn.Sequential(layers)
+
+
+def _pif_layer(
+    pif: PifSpec, in_channels: int, input_shape: Sequence[int]
+) -> PatchIndividualFilters3d:
+    """The PIF layer on features of `input_shape`; the single-patch control gets one patch over
+    all of them (its filters shared everywhere: a plain convolution)."""
+    patch_size = tuple(input_shape) if pif.single_patch else pif.patch_size
+    try:
+        return PatchIndividualFilters3d(
+            in_channels=in_channels,
+            out_channels=pif.out_channels,
+            input_shape=tuple(input_shape),
+            patch_size=patch_size,
+            kernel_size=pif.kernel_size,
+            stride=pif.stride,
+            padding=pif.padding,
+            overlap=pif.overlap,
+            reassemble=pif.reassemble,
+        )
+    except ValueError as error:
+        raise ConfigError(f"model.pif: {error}") from None
+
+
+def _pif_norm(pif: PatchIndividualFilters3d) -> nn.Module:
+    """BatchNorm per patch and channel; a reassembled output is one volume: per channel."""
+    channels, *rest = pif.output_shape()
+    if pif.reassemble:
+        return nn.BatchNorm3d(channels)
+    return PatchBatchNorm3d(channels, rest[0])
 
 
 def _output_shape(features: nn.Module, input_shape: Sequence[int]) -> tuple[int, ...]:

@@ -26,7 +26,14 @@ class BlockSpec:
 
 @dataclass(frozen=True)
 class PifSpec:
-    """The PIF layer after the feature blocks (see PatchIndividualFilters3d)."""
+    """The PIF layer after the feature blocks (see PatchIndividualFilters3d).
+
+    `batch_norm`: a BatchNorm per patch and channel on the layer's output (PatchBatchNorm3d;
+    per channel on a reassembled output), before the activation. `single_patch`: the control
+    arm, one patch covering the layer's whole input (`patch_size` ignored): the same filters
+    per location, shared everywhere, i.e. a plain convolution in the PIF layer's place, with the
+    same classifier after it.
+    """
 
     out_channels: int
     patch_size: int | tuple[int, int, int]
@@ -35,6 +42,8 @@ class PifSpec:
     padding: int = 0
     overlap: bool = False
     reassemble: bool = False
+    batch_norm: bool = False
+    single_patch: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,12 +114,14 @@ class NetworkSpec:
 
 def network_spec(model: Mapping[str, Any], input_shape: Sequence[int]) -> NetworkSpec:
     """The network of a config's `model` node as plain data: model/<name>.yaml's shared settings
-    (activation, batch_norm, head_activation, dropout, overlap, conv_kernel, conv_padding), those
-    of networks/<variant>.yaml, and the layers of network/<profile>/<variant>/<task>_<model>.yaml
-    (features, pif, hidden; a network file may set the shared settings too). Without
-    head_activation (run folders of earlier versions) the head takes the blocks' activation."""
+    (activation, batch_norm, head_activation, dropout, overlap, conv_kernel, conv_padding,
+    trunk_blocks), those of networks/<variant>.yaml, and the layers of
+    network/<profile>/<variant>/<task>_<model>.yaml (features, pif, hidden; a network file may
+    set the shared settings too). Without head_activation (run folders of earlier versions) the
+    head takes the blocks' activation."""
     try:
         pif = model.get("pif")
+        features = _trunk(list(model["features"]), model.get("trunk_blocks"), pif is not None)
         # one overlap key (model.overlap); run folders of earlier versions kept it in model.pif
         overlap = bool(model.get("overlap", pif.get("overlap", False) if pif else False))
         return NetworkSpec(
@@ -124,7 +135,7 @@ def network_spec(model: Mapping[str, Any], input_shape: Sequence[int]) -> Networ
                     padding=int(block.get("padding", model["conv_padding"])),
                     pool=_pool(block.get("pool")),
                 )
-                for block in model["features"]
+                for block in features
             ),
             hidden=tuple(int(h) for h in model["hidden"]),
             activation=str(model["activation"]),
@@ -139,8 +150,32 @@ def network_spec(model: Mapping[str, Any], input_shape: Sequence[int]) -> Networ
         ) from None
 
 
+def _trunk(features: list[Any], trunk_blocks: Any, is_pif: bool) -> list[Any]:
+    """The feature blocks a network keeps: all, or for a PIF network the first `trunk_blocks`
+    (model.trunk_blocks: the PIF layer's depth in the network)."""
+    if trunk_blocks is None:
+        return features
+    if not is_pif:
+        raise ConfigError("model.trunk_blocks sets the PIF layer's depth: PIF networks only")
+    if isinstance(trunk_blocks, bool) or not isinstance(trunk_blocks, int) or not (
+        1 <= trunk_blocks <= len(features)
+    ):
+        raise ConfigError(
+            f"model.trunk_blocks={trunk_blocks!r} must be an integer from 1 to {len(features)} "
+            "(the network's feature blocks) or null"
+        )
+    return features[:trunk_blocks]
+
+
 def _pif(pif: Mapping[str, Any], overlap: bool) -> PifSpec:
+    """model.pif (or network.json's pif) as a PifSpec; keys of later versions default to the
+    networks that earlier ones built."""
     patch = pif["patch_size"]
+    single_patch = bool(pif.get("single_patch", False))
+    if single_patch and overlap:
+        raise ConfigError(
+            "model.pif.single_patch=true is one patch: it has no shifted grid (model.overlap=true)"
+        )
     return PifSpec(
         out_channels=int(pif["out_channels"]),
         patch_size=int(patch) if isinstance(patch, int) else _shape(patch),
@@ -149,6 +184,8 @@ def _pif(pif: Mapping[str, Any], overlap: bool) -> PifSpec:
         padding=int(pif.get("padding", 0)),
         overlap=overlap,
         reassemble=bool(pif.get("reassemble", False)),
+        batch_norm=bool(pif.get("batch_norm", False)),
+        single_patch=single_patch,
     )
 
 

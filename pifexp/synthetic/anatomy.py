@@ -31,7 +31,8 @@ TEMPLATES: dict[str, Callable[..., nib.Nifti1Image]] = {
     "wm": datasets.load_mni152_wm_template,
     "brain": datasets.load_mni152_brain_mask,
 }
-LESION_LOCATIONS = ("periventricular", "juxtacortical", "infratentorial")
+# white_matter: anywhere in the white matter (a signal whose place varies from subject to subject)
+LESION_LOCATIONS = ("periventricular", "juxtacortical", "infratentorial", "white_matter")
 TISSUES = ("gm", "wm", "csf")
 # a Gaussian's FWHM is this many standard deviations
 FWHM_PER_SD = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -334,7 +335,7 @@ def _lesion_candidates(
         z < float(lesions_cfg["infratentorial_below_mm"]), white.shape
     )
     candidates = dict(
-        zip(LESION_LOCATIONS, (periventricular, juxtacortical, infratentorial), strict=True)
+        zip(LESION_LOCATIONS, (periventricular, juxtacortical, infratentorial, white), strict=True)
     )
     return {f"candidates:{name}": mask.astype(np.float32) for name, mask in candidates.items()}
 

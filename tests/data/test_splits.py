@@ -204,3 +204,33 @@ def test_a_fixed_seed_gives_every_repeat_the_same_split():
 def test_bad_split_settings_are_named(settings, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         SplitSpec(**{"test_fraction": 0.2, "val_fraction": 0.2, **settings})
+
+
+@settings(max_examples=20, deadline=None)
+@given(n_subjects=st.integers(40, 120), seed=st.integers(0, 2**31 - 1))
+def test_train_subjects_keeps_that_many_nested_and_stratified(n_subjects, seed):
+    frame = cohort(n_subjects, images=2, seed=seed)
+    spec = SplitSpec(test_fraction=0.2, val_fraction=0.2)
+    full = draw_split(frame, spec, seed)
+    labels = subject_labels(frame)
+    kept = {}
+    for count in (4, 10, len(full["train"])):
+        split = draw_split(frame, replace(spec, train_subjects=count), seed)
+        assert len(split["train"]) == count
+        # validation and test stay the full setting's
+        assert split["val"] == full["val"] and split["test"] == full["test"]
+        share = labels[split["train"]].mean()
+        assert abs(share - labels[full["train"]].mean()) <= 1 / count + 1e-9
+        kept[count] = set(split["train"])
+    assert kept[4] < kept[10] <= kept[len(full["train"])] == set(full["train"])
+
+
+def test_train_subjects_beyond_the_training_set_or_beside_a_subset_is_named():
+    frame = cohort(40)
+    spec = SplitSpec(test_fraction=0.2, val_fraction=0.2, train_subjects=500)
+    with pytest.raises(PifexpError, match="data.train_subjects=500 is more than the"):
+        draw_split(frame, spec, 0)
+    with pytest.raises(ConfigError, match="data.train_subjects=10 and data.subset=0.2"):
+        SplitSpec(test_fraction=0.2, val_fraction=0.2, subset=0.2, train_subjects=10)
+    with pytest.raises(ConfigError, match="data.train_subjects=1 must be an integer >= 2"):
+        SplitSpec(test_fraction=0.2, val_fraction=0.2, train_subjects=1)

@@ -84,8 +84,10 @@ def test_every_method_maps_both_arms_on_the_input_grid(runs, every_method):
 def test_trained_baseline_finds_the_cube_better_than_random_weights(ig_scores):
     table = pd.read_csv(ig_scores / "interpretation.csv")
     baseline = table[table.model == "baseline"].groupby("weights")[["auc", "mass_inside"]].mean()
-    assert baseline.loc["trained", "auc"] > baseline.loc["random", "auc"] + 0.05
-    assert baseline.loc["trained", "mass_inside"] > baseline.loc["random", "mass_inside"]
+    # the random network's maps follow the bright cube too (gradient times input), so the margin
+    # is modest with the quick networks; both scores must show it
+    assert baseline.loc["trained", "auc"] > baseline.loc["random", "auc"] + 0.02
+    assert baseline.loc["trained", "mass_inside"] > 1.25 * baseline.loc["random", "mass_inside"]
     assert set(table.seed) == {0, 1} and table.images.eq(8).all()  # every test subject
     summary = (ig_scores / "interpretation.md").read_text()
     assert "PIF vs baseline" in summary and "| yes |" in summary  # paired: the same splits
