@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import hydra
+from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from pifexp.commands.failures import failure_message
 from pifexp.commands.help import command_help, version_line
+from pifexp.commands.overrides import first_of_each_sweep
 from pifexp.config_dir import config_dir
 from pifexp.errors import PifexpError
 
@@ -38,6 +40,7 @@ class Command:
     # study=samples), and the choice its --help shows when none is given
     choice_group: str | None = None
     help_choice: str | None = None
+    multirun: bool = False  # its config is a multirun (hydra.mode): composed first, one job's way
 
 
 COMMANDS = (
@@ -58,6 +61,7 @@ COMMANDS = (
         "table1",
         "pifexp.commands.table1:cell_command",
         "run every cell of Table 1 (a Hydra multirun) and write its tables and figures",
+        multirun=True,
         settings=("out_dir", "protocol.name", "profile.name", "trainer.seeds", "data.cache_dir",
                   "reporting.statistics.primary_metric"),  # fmt: skip
         examples=("pifexp table1 profile=quick out_dir=results/table1-quick",
@@ -77,6 +81,7 @@ COMMANDS = (
                   "arm=baseline,pif,pif-one-patch"),
         choice_group="study",
         help_choice="registration",
+        multirun=True,
     ),
     Command(
         ("report",),
@@ -194,6 +199,8 @@ def show_help(command: Command, overrides: list[str]) -> int:
                                          for o in overrides):  # fmt: skip
             overrides = [*overrides, f"{group}={command.help_choice}"]
         overrides = positional_to_override(command, overrides)
+        if command.multirun:  # the settings of one job
+            overrides = first_of_each_sweep(overrides)
         text = command_help(
             command.words, command.help, command.config_name, command.settings,
             command.examples, overrides, command.positional or group,
@@ -245,6 +252,11 @@ def run_command(command: Command, overrides: list[str]) -> int:
     except PifexpError as error:
         print(f"pifexp: error: {error}", file=sys.stderr)
         return 2
+    if command.multirun:
+        problem = composition_problem(command, overrides)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 1
     module_name, function_name = command.target.split(":")
     function: Callable[[DictConfig], object] = getattr(
         importlib.import_module(module_name), function_name
@@ -281,6 +293,17 @@ def run_command(command: Command, overrides: list[str]) -> int:
         else:
             os.environ[HYDRA_FULL_ERROR] = saved_full_error
     return 0
+
+
+def composition_problem(command: Command, overrides: list[str]) -> str | None:
+    """Why the config of one job of a multirun command does not compose (its one-line message),
+    or None. Hydra itself would only say that the command line's sweeps are ambiguous."""
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            compose(command.config_name, overrides=first_of_each_sweep(overrides))
+    except Exception as error:
+        return failure_message(error, " ".join(command.words))[0]
+    return None
 
 
 def fail(error: BaseException, command: str) -> None:

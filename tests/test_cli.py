@@ -18,7 +18,7 @@ def test_model_summary_prints_layers_and_total(capsys):
     out = capsys.readouterr().out
     assert "PatchIndividualFilters3d" in out
     assert "3x12x3x3x3" in out
-    assert "total parameters: 493,917" in out
+    assert "total parameters: 493,989" in out
 
 
 def test_model_summary_bad_override_fails(capsys):
@@ -61,7 +61,7 @@ def test_a_commands_help_lists_its_settings_fast(capsys):
     out = capsys.readouterr().out
     assert out.startswith("pifexp train: train and test")
     # main settings with the values this command line gives them (the quick profile's)
-    assert "trainer.max_epochs    = 25" in out and "profile.name          = quick" in out
+    assert "trainer.max_epochs    = 100" in out and "profile.name          = quick" in out
     assert "task           = adni  [adni | ms | ukb]" in out
     assert "pifexp train --hydra-help" in out and "examples:" in out
     assert spent < 1.0, spent  # the command's own CPU time, not Hydra's 390-line dump

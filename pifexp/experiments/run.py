@@ -225,9 +225,13 @@ def fit_model(
             val_loss=f"{row['val_loss']:.3f}", val_ba=f"{row['val_balanced_accuracy']:.3f}"
         )
 
+    # a last training batch of one image is left out (another image each epoch, as the order is
+    # shuffled): BatchNorm cannot train on one value per channel, which is what a single image
+    # gives the PIF layer's BatchNorm when its patches have one output voxel each
+    single_left = batches.size("train") % trainer.batch_size == 1
     result = fit(
         model,
-        lambda epoch: batches.batches("train", trainer.batch_size, generator),
+        lambda epoch: batches.batches("train", trainer.batch_size, generator, single_left),
         lambda: batches.batches("val", trainer.batch_size),
         optimizer,
         EarlyStopping(trainer.patience, trainer.ignore_before, trainer.stopping_rule),

@@ -172,9 +172,10 @@ def test_the_sample_size_study_runs_on_a_cohort_of_ones_own(tmp_path, cache_dir)
     assert main(["data", "synth", "task=adni", "profile=quick", "data.synthetic.n_subjects=20",
                  f"data.synthetic.out_dir={cohort}", "data.progress=false"]) == 0  # fmt: skip
     out_dir = tmp_path / "own"
-    args = study_args("samples", out_dir, cache_dir, "data=manifest",
-                      f"data.manifest={cohort / 'manifest.csv'}", "data.train_subjects=4,all",
-                      "arm=pif")  # fmt: skip
+    synthetic_only = [arg for arg in TINY if arg.startswith("data.synthetic.")]
+    args = [arg for arg in study_args("samples", out_dir, cache_dir) if arg not in synthetic_only]
+    args += ["data=manifest", f"data.manifest={cohort / 'manifest.csv'}",
+             "data.train_subjects=4,all", "arm=pif"]  # fmt: skip
     assert main(args) == 0
     table = pd.read_csv(out_dir / "study.csv")
     assert list(table.cell) == ["n4-pif", "nall-pif"]

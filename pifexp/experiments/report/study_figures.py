@@ -98,7 +98,8 @@ def metric_figure(
             if log2:
                 values = sorted(set(positions.values()))
                 ax.set_xticks(values, [f"{2**v:.0f}" for v in values])
-        if ax is difference_ax or not one_level:
+        labelled = ax.get_legend_handles_labels()[0]
+        if labelled and (ax is difference_ax or not one_level):
             ax.legend(frameon=False, fontsize=6)
     arms_ax.set_title(f"{study['title']}: each arm (mean, 95% CI)", fontsize=TITLE_SIZE)
     difference_ax.set_title("paired difference (mean, 95% CI)", fontsize=TITLE_SIZE)
