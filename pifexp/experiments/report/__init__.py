@@ -3,7 +3,9 @@
 Owns: reading run folders for a report (runs); statistics (statistics: intervals, tests, effect
 sizes, power; bootstrap: one seed's test-set intervals; convergence: early stopping with
 censoring); the tables as data (tables); text formats (text, markdown, latex); figures (style,
-cell_figures, pair_figures, patch_grid, figures); and writing them all (writing). Everything it
+cell_figures, pair_figures, patch_grid, figures); and writing them all (writing). A study's
+report: its cells, comparisons and trends (study_tables), text (study_text), figures
+(study_figures), written (study_writing). Everything it
 knows about a run folder's files comes from pifexp.experiments.rundir.
 May import: pandas, scipy, statsmodels, matplotlib, nilearn, pifexp.experiments.rundir,
 pifexp.models, pifexp.data.grid, pifexp.synthetic (grids); never pifexp.commands or pifexp.cli,
