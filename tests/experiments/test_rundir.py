@@ -60,7 +60,7 @@ def test_training_records_the_input_grid_and_the_data_source(trained_run):
     grid = rundir.read_input_grid(trained_run)
     assert grid.shape == (32, 38, 32)
     # the synthetic cohort's grid: the quick profile's box around the brain, at 32x38x32
-    expected = cohort_grid((32, 38, 32), [176, 228, 176], [0, -17, 10])
+    expected = cohort_grid((32, 38, 32), [166, 228, 166], [0, -17, 5])
     np.testing.assert_allclose(grid.affine, expected.affine)
     assert recorded["preprocess"]["target_shape"] == [32, 38, 32]
     assert recorded["data_source"]["source"] == "synthetic"
