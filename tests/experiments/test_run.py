@@ -209,3 +209,19 @@ def test_a_cpu_run_says_how_long_it_may_take(tiny_train_overrides, tmp_path):
     assert train(tiny_train_overrides, run_dir, "trainer.device=cpu") == 0
     log = (run_dir / "train.log").read_text()
     assert log.count("an epoch takes about") == 1  # once per run, from its first seed
+
+
+def test_a_last_training_batch_of_one_image_is_left_out(tiny_train_overrides, tmp_path):
+    # 3^3 patches give the PIF layer's BatchNorm one value per channel and image: a batch of one
+    # image cannot train it, so a last batch of one is left out (the order is shuffled each epoch)
+    run_dir = tmp_path / "run"
+    overrides = [o for o in tiny_train_overrides if not o.startswith("trainer.batch_size")]
+    assert train(overrides, run_dir, "model.pif.patch_size=3", "trainer.seeds=1") == 0
+    metrics = json.loads((run_dir / "seed-0" / "metrics.json").read_text())
+    train_images = metrics["train_images"]
+    batch_size = next(b for b in range(2, train_images) if train_images % b == 1)
+    again = tmp_path / "again"
+    assert train(overrides, again, "model.pif.patch_size=3", "trainer.seeds=1",
+                 f"trainer.batch_size={batch_size}") == 0  # fmt: skip
+    epochs = pd.read_csv(again / "seed-0" / "epochs.csv")
+    assert (epochs.steps.diff().dropna() == train_images // batch_size).all()

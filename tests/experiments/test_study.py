@@ -236,9 +236,9 @@ def test_the_study_statistics_find_a_shrinking_advantage(tmp_path, capsys):
     for level in (0, 2, 4, 8):
         base = {s: 0.75 + 0.02 * rng.standard_normal() for s in seeds}
         noise = {s: 0.005 * rng.standard_normal() for s in seeds}
-        write_study_cell(tmp_path, ["arm=baseline", f"data.synthetic.misregistration.sd_mm={level}"],
-                         base)  # fmt: skip
-        write_study_cell(tmp_path, ["arm=pif", f"data.synthetic.misregistration.sd_mm={level}"],
+        sd = f"data.synthetic.misregistration.sd_mm={level}"
+        write_study_cell(tmp_path, ["arm=baseline", sd], base)
+        write_study_cell(tmp_path, ["arm=pif", sd],
                          {s: base[s] + 0.10 - 0.01 * level + noise[s] for s in seeds})  # fmt: skip
     assert main(["report", str(tmp_path)]) == 0  # the tables from the study's folder alone
     comparisons = pd.read_csv(tmp_path / "comparisons.csv")

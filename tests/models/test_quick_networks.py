@@ -18,8 +18,8 @@ TASKS = ["ukb", "adni", "ms"]
 
 
 def quick_spec(compose_config, task, model, *overrides):
-    return network_spec_of(compose_config(
-        "model_summary", [f"task={task}", f"model={model}", "profile=quick", *overrides]))  # fmt: skip
+    overrides = [f"task={task}", f"model={model}", "profile=quick", *overrides]
+    return network_spec_of(compose_config("model_summary", overrides))
 
 
 @pytest.mark.parametrize("networks", ["text", "code2019"])

@@ -5,6 +5,7 @@ the arm itself (one level), are positions."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ METRICS = {  # metric: (axis label, scale, chance line)
     "early_stopping_epoch": ("early-stopping epoch", 1.0, None),
     "roc_auc": ("ROC AUC", 1.0, 0.5),
 }
+TICK_WIDTH = 22  # characters per line of a level's tick label
 REFERENCE_COLOURS = ["black", "tab:orange", "tab:green"]
 COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
            "tab:pink", "tab:gray", "tab:olive", "tab:cyan"]  # fmt: skip
@@ -52,7 +54,7 @@ def metric_figure(
     metric: str,
     figures: Mapping[str, Any],
 ) -> Any:
-    label, scale, chance = METRICS[metric]
+    axis_label, scale, chance = METRICS[metric]
     figure = new_figure(figures, width=2.2, height=1.15)
     arms_ax, difference_ax = figure.subplots(1, 2)
     one_level = table["level"].nunique() == 1
@@ -88,7 +90,7 @@ def metric_figure(
                    colour, label, line=bool(study.get("numeric")) and not one_level,
                    marker="os^"[which % 3])  # fmt: skip
     difference_ax.axhline(0, color="0.5", lw=0.8)
-    for ax, what in ((arms_ax, label), (difference_ax, f"difference in {label}")):
+    for ax, what in ((arms_ax, axis_label), (difference_ax, f"difference in {axis_label}")):
         ax.set_ylabel(what)
         if ticks is not None:
             ax.set_xticks(list(ticks), list(ticks.values()), rotation=30 if one_level else 0,
@@ -133,7 +135,8 @@ def _positions(
         x_by_level = table.groupby("level", sort=False)["x"].mean()
         return {level: float(x) for level, x in x_by_level.items()}, None
     return {level: float(i) for i, level in enumerate(levels["level"])}, {
-        float(i): label for i, label in enumerate(levels["level_label"])
+        float(i): textwrap.fill(str(label), TICK_WIDTH)
+        for i, label in enumerate(levels["level_label"])
     }
 
 

@@ -54,7 +54,8 @@ def _source_lines(table: pd.DataFrame, study: Mapping[str, Any]) -> list[str]:
 
 def _lead(study: Mapping[str, Any], one_level: bool) -> list[str]:
     """The factor's column header; none where the arms themselves are the factor."""
-    return [] if one_level else [study["factor_label"].capitalize()]
+    label = str(study["factor_label"])
+    return [] if one_level else [label[:1].upper() + label[1:]]
 
 
 def _level(record: Mapping[str, Any], one_level: bool) -> list[str]:
