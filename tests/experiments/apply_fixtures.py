@@ -60,7 +60,7 @@ def train_overrides(manifest: Path, cache: Path) -> list[str]:
         "task=adni", "profile=quick", f"task.input_shape={list(SHAPE)}".replace(" ", ""),
         "data=manifest", f"data.manifest={manifest}", f"data.cache_dir={cache}",
         "task.preprocess.normalize=none", "task.augment.flip_p=0", "task.augment.shift=[0,0]",
-        "trainer.seeds=2", "trainer.max_epochs=10", "trainer.ignore_before=0",
+        "trainer.seeds=2", "trainer.max_epochs=30", "trainer.ignore_before=0",
         "trainer.patience=10", "trainer.batch_size=8", "trainer.progress=false",
         "data.progress=false",
     ]  # fmt: skip

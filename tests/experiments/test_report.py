@@ -236,7 +236,9 @@ def test_patch_labels_cover_every_patch_of_a_configured_network(compose_config):
     labels = pif_patch_labels(model, shape)
     layer = model.pif
     assert labels.shape == tuple(shape)
-    assert set(np.unique(labels)) == set(range(layer.num_patches + 1))
+    assert set(np.unique(labels)) == set(range(1, layer.num_patches + 1))
+    # padded convolutions and poolings that halve the grid exactly: every input voxel feeds a patch
+    assert (labels > 0).all()
     # patches are numbered row-major, as the layer numbers them: the first one is at the origin
     first = np.argwhere(labels == 1)
     assert first.min(axis=0).tolist() == np.argwhere(labels > 0).min(axis=0).tolist()

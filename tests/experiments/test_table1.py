@@ -92,7 +92,7 @@ def test_the_batch_report_has_intervals_tests_censoring_and_power(batch, tmp_pat
     # both arms' seed k share one split
     assert seeds.groupby("seed").split_sha256.nunique().eq(1).all()
     markdown = (batch / "table1.md").read_text()
-    for text in ("Primary endpoint: balanced accuracy", "holm-adjusted", "MDD:",
+    for text in ("Primary endpoint: balanced accuracy", "Holm-adjusted", "MDD:",
                  "Seeds for 5 pp", "log-rank", "Stopped by the cap", "BA 95% CI"):  # fmt: skip
         assert text in markdown
     assert (batch / "figures" / "early-stopping-km-adni-full.png").is_file()

@@ -84,10 +84,11 @@ def comparisons_latex(comparisons: pd.DataFrame, reporting: Mapping[str, Any]) -
             text.p_value(record["p_value_adjusted"], digits),
         ]  # fmt: skip
         lines.append(" & ".join(tex(cell) for cell in cells) + " \\\\")
+    adjustment = text.adjustment_name(statistics["adjustment"])
     caption = (
         f"PIF minus baseline, {str(statistics['primary_metric']).replace('_', ' ')} (primary "
         "endpoint): corrected resampled t-test over seeds paired by split (Welch's t-test when "
-        f"unpaired); $p$ adj.: {statistics['adjustment']} across the table's comparisons; $d_z$: "
+        f"unpaired); $p$ adj.: {adjustment} across the table's comparisons; $d_z$: "
         "mean difference / SD of the differences."
     )
     lines += ["\\bottomrule", "\\end{tabular}", f"\\caption{{{tex_caption(caption)}}}",

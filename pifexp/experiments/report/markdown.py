@@ -75,6 +75,7 @@ def _comparison_section(comparisons: pd.DataFrame, reporting: Mapping[str, Any])
     primary = str(statistics["primary_metric"])
     rows = comparisons[comparisons["metric"] == primary]
     label = primary.replace("_", " ")
+    adjustment = text.adjustment_name(statistics["adjustment"])
     target = float(statistics["target_difference"])
     lines = [
         "",
@@ -83,7 +84,7 @@ def _comparison_section(comparisons: pd.DataFrame, reporting: Mapping[str, Any])
         f"Primary endpoint: {label}, PIF minus baseline. Primary test: the corrected resampled "
         "t-test over seeds, paired by seed where both arms trained on the same split (recorded "
         "split.json identical); Welch's t-test where they did not (Pairing column). "
-        f"p adj.: {statistics['adjustment']}-adjusted across the {len(rows)} {label} "
+        f"p adj.: {adjustment}-adjusted across the {len(rows)} {label} "
         "comparisons of this table. Secondary: Wilcoxon signed-rank (Mann-Whitney U when "
         "unpaired), not adjusted. d_z: mean difference / SD of the differences (Cohen's d when "
         "unpaired); HL: Hodges-Lehmann estimate.",

@@ -120,11 +120,12 @@ def _comparison_lines(
         ]))  # fmt: skip
     if not ba_rows:
         lines.append(md_row(["—"] * len(header)))
+    adjustment = text.adjustment_name(statistics["adjustment"])
     return lines + [
         "",
         "Each arm minus the reference arm at the same level, seed by seed where both trained on "
         "the same split (Pairing). p: the corrected resampled t-test over the paired seeds "
-        f"(Welch's t-test when unpaired); p adj.: {statistics['adjustment']}-adjusted across the "
+        f"(Welch's t-test when unpaired); p adj.: {adjustment}-adjusted across the "
         f"study's {len(ba_rows)} balanced-accuracy comparisons; d_z: mean difference / SD of the "
         "differences. MDD: the smallest true difference that this test finds with "
         f"{float(statistics['power']):.0%} power at α = {float(statistics['alpha']):g} with "
@@ -254,9 +255,10 @@ def study_latex(
                  text.p_value(record["p_value"], digits),
                  text.p_value(record["p_value_adjusted"], digits)]  # fmt: skip
         lines.append(" & ".join(tex(cell) for cell in cells) + " \\\\")
+    adjustment = text.adjustment_name(reporting["statistics"]["adjustment"])
     caption = ("Balanced accuracy, arm minus reference arm: corrected resampled t-test over "
-               f"seeds paired by split; $p$ adj.: {reporting['statistics']['adjustment']} "
-               "across the study's comparisons.")  # fmt: skip
+               f"seeds paired by split; $p$ adj.: {adjustment} across the study's "
+               "comparisons.")  # fmt: skip
     lines += ["\\bottomrule", "\\end{tabular}", f"\\caption{{{tex_caption(caption)}}}",
               "\\end{table}"]  # fmt: skip
     return "\n".join(lines) + "\n"

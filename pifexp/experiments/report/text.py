@@ -13,6 +13,18 @@ import pandas as pd
 COLUMNS_PER_SETTING = 5  # BA ours, its interval, BA paper, ES ours, ES paper
 
 
+ADJUSTMENT_NAMES = {  # statsmodels multipletests method: its name in prose
+    "holm": "Holm", "bonferroni": "Bonferroni", "sidak": "Šidák", "holm-sidak": "Holm-Šidák",
+    "simes-hochberg": "Hochberg", "hommel": "Hommel", "fdr_bh": "Benjamini-Hochberg",
+    "fdr_by": "Benjamini-Yekutieli",
+}
+
+
+def adjustment_name(method: Any) -> str:
+    """The multiple-comparison adjustment as prose names it ("holm" -> "Holm")."""
+    return ADJUSTMENT_NAMES.get(str(method), str(method))
+
+
 def number(value: Any, decimals: int, scale: float = 1.0) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
