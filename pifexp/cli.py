@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from pifexp.commands.failures import failure_message
 from pifexp.commands.help import command_help, version_line
 from pifexp.commands.overrides import first_of_each_sweep
-from pifexp.config_dir import config_dir
+from pifexp.config_dir import config_dir, group_options
 from pifexp.errors import PifexpError
 
 HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
@@ -227,7 +227,7 @@ def positional_to_override(command: Command, args: list[str]) -> list[str]:
         if bare:
             return [*rest, f"{command.choice_group}={bare[0]}"]
         if not any(a.startswith(f"{command.choice_group}=") for a in rest):
-            options = sorted(p.stem for p in (config_dir() / command.choice_group).glob("*.yaml"))
+            options = group_options(command.choice_group)
             raise PifexpError(
                 f"name the {command.choice_group}: pifexp {' '.join(command.words)} "
                 f"<{'|'.join(options)}> [key=value ...]"

@@ -14,3 +14,12 @@ def config_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise PifexpError(f"pifexp's configs are missing (looked in {package} and {package.parent})")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group (`study` -> registration, samples, ...); a package path
+    (`group@pkg`) names its group's folder."""
+    folder = config_dir() / group.split("@")[0]
+    if not folder.is_dir():
+        return []
+    return sorted(path.stem for path in folder.glob("*.yaml"))

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from pifexp import __version__
-from pifexp.config_dir import config_dir
+from pifexp.config_dir import config_dir, group_options
 
 # groups that follow from others (shown with their choice, not as choices of their own)
 DERIVED_GROUPS = ("network@model", "protocol_cells")
@@ -50,7 +50,7 @@ def command_help(
         lines.append("config groups (choose with group=option):")
         width = max(len(group) for group in choices)
         for group, choice in choices.items():
-            options = _options(group)
+            options = group_options(group)
             listed = f"  [{' | '.join(options)}]" if options and group not in DERIVED_GROUPS else ""
             lines.append(f"  {group:<{width}} = {choice}{listed}")
         lines.append("")
@@ -60,13 +60,6 @@ def command_help(
         f"all settings: pifexp {name} --cfg job; Hydra's own help: pifexp {name} --hydra-help"
     )
     return "\n".join(lines)
-
-
-def _options(group: str) -> list[str]:
-    folder = config_dir() / group.split("@")[0]
-    if not folder.is_dir():
-        return []
-    return sorted(path.stem for path in folder.glob("*.yaml"))
 
 
 def _show(value: object) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from pifexp.config_dir import config_dir
+from pifexp.config_dir import config_dir, group_options
 from pifexp.errors import PifexpError
 from pifexp.experiments.cells import CellOutcome, check_out_dir, refuse_keys, train_cell
 from pifexp.experiments.report.study_writing import StudyReport, write_study_report
@@ -38,18 +38,13 @@ CELL_IDENTITY = ("name", "factor", *CELL_SETTING_KEYS)
 CELL_SETTINGS = tuple(f"study.{key}" for key in CELL_SETTING_KEYS)
 
 
-def study_names() -> list[str]:
-    """The studies that configs/study/ defines."""
-    return sorted(path.stem for path in (config_dir() / STUDY_GROUP).glob("*.yaml"))
-
-
 def run_cell(cfg: DictConfig, run_dir: Path) -> CellOutcome:
     """Train one cell of the study (its level and arm) into run_dir; a failure is recorded and
     returned."""
     if OmegaConf.select(cfg, "arm.name") is None:
         raise PifexpError(
             "a study's cells need an arm (arm=<name>,...: "
-            f"{', '.join(_group_options('arm'))})"
+            f"{', '.join(group_options('arm'))})"
         )
     return train_cell(cell_config(cfg), Path(run_dir), str(cfg.study.cell))
 
@@ -70,7 +65,7 @@ def start_study(config: DictConfig, command_line_keys: Collection[str]) -> None:
                 ".yaml)")  # fmt: skip
     source = str(OmegaConf.select(config, "data.source"))
     if bool(config.study.synthetic_only) and source != "synthetic":
-        runnable = [name for name in study_names() if not _synthetic_only(name)]
+        runnable = [name for name in group_options(STUDY_GROUP) if not _synthetic_only(name)]
         raise PifexpError(
             f"the {config.study.name} study varies the synthetic cohorts ({config.study.factor}): "
             f"it cannot run on a cohort of one's own (data={source}); studies that can: "
@@ -128,7 +123,3 @@ def study_settings(config: DictConfig) -> dict[str, Any]:
 def _synthetic_only(name: str) -> bool:
     loaded = OmegaConf.load(config_dir() / STUDY_GROUP / f"{name}.yaml")
     return bool(OmegaConf.select(loaded, "study.synthetic_only", default=False))
-
-
-def _group_options(group: str) -> list[str]:
-    return sorted(path.stem for path in (config_dir() / group).glob("*.yaml"))

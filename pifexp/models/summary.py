@@ -68,15 +68,31 @@ def _block_number(name: str) -> int | None:
 BLOCK_LAYER = re.compile(r"(?:conv|bn|act|pool|drop)(\d+)")  # build_model's names
 
 
+def parameter_counts(spec: NetworkSpec) -> dict[str, int]:
+    """A network's parameters in all, in its PIF layer (with the layer's BatchNorm) and in its
+    classifier (the Linear layers)."""
+    counts = {"parameters": 0, "parameters_pif": 0, "parameters_classifier": 0}
+    for name, layer in meta_model(spec).named_children():
+        count = sum(p.numel() for p in layer.parameters())
+        counts["parameters"] += count
+        if name.startswith("pif"):
+            counts["parameters_pif"] += count
+        elif isinstance(layer, nn.Linear):
+            counts["parameters_classifier"] += count
+    return counts
+
+
+def meta_model(spec: NetworkSpec) -> nn.Sequential:
+    """The network built on the meta device: its layers and shapes, no memory, no compute."""
+    with torch.device("meta"):
+        return build_model(spec)
+
+
 def arms_table(specs: Mapping[str, NetworkSpec]) -> pd.DataFrame:
     """The arms side by side (one column each): parameters of the shared trunk, of the last
-    layers, of the classifier and in all, built on the meta device (no memory, no compute)."""
+    layers, of the classifier and in all (meta_model)."""
     trunk = shared_blocks(list(specs.values()))
-    columns = {}
-    for label, spec in specs.items():
-        with torch.device("meta"):
-            model = build_model(spec)
-        columns[label] = parameter_groups(model, trunk)
+    columns = {label: parameter_groups(meta_model(spec), trunk) for label, spec in specs.items()}
     table = pd.DataFrame(columns)
     table.index.name = f"parameters (trunk: the {trunk} shared feature blocks)"
     return table

@@ -17,22 +17,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from pifexp.errors import PifexpError
 from pifexp.experiments.report.convergence import stopped_by_patience
 from pifexp.experiments.report.patch_grid import run_network
 from pifexp.experiments.report.runs import CellRun, find_run_dirs, load_run
 from pifexp.experiments.report.statistics import (
-    adjust_p_values,
     corrected_ttest,
     mean_interval,
     minimum_detectable_difference,
     paired_comparison,
     unpaired_comparison,
 )
-from pifexp.experiments.report.tables import pair_runs
-from pifexp.models import build_model
+from pifexp.experiments.report.tables import Pair, pair_runs, with_adjusted_p_values
+from pifexp.models.summary import parameter_counts
 
 TREND_SCALES = ("linear", "log2")
 
@@ -117,22 +115,6 @@ def levels(cells: Sequence[StudyCell], reporting: Mapping[str, Any]) -> list[str
     return list(dict.fromkeys(cell.level for cell in ordered(cells, reporting)))
 
 
-def parameter_counts(run: CellRun) -> dict[str, int]:
-    """The cell's network: parameters in all, in the PIF layer (with its BatchNorm) and in the
-    classifier, counted on the meta device."""
-    with torch.device("meta"):
-        model = build_model(run_network(run))
-    counts = {"parameters": 0, "parameters_pif": 0, "parameters_classifier": 0}
-    for name, layer in model.named_children():
-        count = sum(p.numel() for p in layer.parameters())
-        counts["parameters"] += count
-        if name.startswith("pif"):
-            counts["parameters_pif"] += count
-        elif isinstance(layer, torch.nn.Linear):
-            counts["parameters_classifier"] += count
-    return counts
-
-
 def cell_table(cells: Sequence[StudyCell], reporting: Mapping[str, Any]) -> pd.DataFrame:
     """study.csv: one row per cell, levels and arms in order."""
     confidence = float(reporting["statistics"]["confidence"])
@@ -155,16 +137,21 @@ def cell_table(cells: Sequence[StudyCell], reporting: Mapping[str, Any]) -> pd.D
         for column in ("train_subjects", "train_images", "test_subjects"):
             values = results[column] if column in results else pd.Series(dtype=float)
             row[f"{column}_min"], row[f"{column}_max"] = values.min(), values.max()
-        row.update(parameter_counts(cell.run))
+        row.update(parameter_counts(run_network(cell.run)))
         row["train_seconds"] = float(results["seconds"].sum()) if len(results) else 0.0
         row["data_source"] = cell.run.data_source
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+# (reference cell, arm cell, their runs' pairing): one comparison of a study
+Compared = tuple[StudyCell, StudyCell, Pair]
+
+
 def _pairs(cells: Sequence[StudyCell], study: Mapping[str, Any], reporting: Mapping[str, Any]
-           ) -> list[tuple[StudyCell, StudyCell]]:  # fmt: skip
-    """(reference, arm) at each level: every arm with each of study.references it is not."""
+           ) -> list[Compared]:  # fmt: skip
+    """(reference, arm, pairing) at each level: every arm with each of study.references it is
+    not; whether their seeds pair up is read once (the split digests of both runs)."""
     by_key = {(cell.level, cell.arm): cell for cell in cells}
     pairs = []
     for reference in study["references"]:
@@ -173,7 +160,7 @@ def _pairs(cells: Sequence[StudyCell], study: Mapping[str, Any], reporting: Mapp
             if base is not None and cell.arm != reference and cell.arm not in _earlier(
                 study["references"], reference
             ):
-                pairs.append((base, cell))
+                pairs.append((base, cell, pair_runs(base.run, cell.run)))
     return pairs
 
 
@@ -182,15 +169,13 @@ def _earlier(references: Sequence[str], reference: str) -> list[str]:
     return list(references[: list(references).index(reference)])
 
 
-def _aligned(base: StudyCell, arm: StudyCell, metric: str) -> tuple[pd.Series, pd.Series, bool]:
-    """Both arms' values of a metric, seed by seed where they pair up; whether they do."""
-    pair = pair_runs(base.run, arm.run)
+def _aligned(pair: Pair, metric: str) -> tuple[pd.Series, pd.Series]:
+    """Both runs' values of a metric, seed by seed where they pair up."""
+    first, second = pair.baseline.results, pair.pif.results  # the reference, the arm
     if pair.paired:
         seeds = list(pair.seeds)
-        first = base.run.results.set_index("seed").loc[seeds, metric].astype(float)
-        second = arm.run.results.set_index("seed").loc[seeds, metric].astype(float)
-        return first, second, True
-    return base.run.results[metric].astype(float), arm.run.results[metric].astype(float), False
+        first, second = first.set_index("seed").loc[seeds], second.set_index("seed").loc[seeds]
+    return first[metric].astype(float), second[metric].astype(float)
 
 
 def comparison_table(
@@ -202,10 +187,11 @@ def comparison_table(
     confidence = float(statistics["confidence"])
     alpha, power = float(statistics["alpha"]), float(statistics["power"])
     rows = []
-    for base, arm in _pairs(cells, study, reporting):
+    for base, arm, pair in _pairs(cells, study, reporting):
         ratio = (base.run.test_train_ratio + arm.run.test_train_ratio) / 2
+        paired = pair.paired
         for metric in statistics["metrics"]:
-            first, second, paired = _aligned(base, arm, str(metric))
+            first, second = _aligned(pair, str(metric))
             result = (
                 paired_comparison(str(metric), first, second, ratio, confidence)
                 if paired
@@ -227,7 +213,7 @@ def comparison_table(
                     result.difference_sd, result.n, result.test_train_ratio, alpha, power),
             })  # fmt: skip
     table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-    return _adjusted(table, statistics)
+    return with_adjusted_p_values(table, statistics)
 
 
 COMPARISON_COLUMNS = [
@@ -236,18 +222,6 @@ COMPARISON_COLUMNS = [
     "effect_size", "effect_size_kind", "p_value", "primary_test", "secondary_p_value",
     "secondary_test", "difference_sd", "test_train_ratio", "minimum_detectable_difference",
 ]  # fmt: skip
-
-
-def _adjusted(table: pd.DataFrame, statistics: Mapping[str, Any]) -> pd.DataFrame:
-    """p_value_adjusted: the primary metric's p-values adjusted across the table's rows."""
-    primary = table["metric"] == statistics["primary_metric"]
-    table["p_value_adjusted"] = math.nan
-    if primary.any():
-        table.loc[primary, "p_value_adjusted"] = adjust_p_values(
-            table.loc[primary, "p_value"].tolist(), str(statistics["adjustment"])
-        )
-    table["adjustment"] = [str(statistics["adjustment"]) if p else "" for p in primary]
-    return table
 
 
 def trend_table(
@@ -271,27 +245,26 @@ def trend_table(
             rows.append(_trend_row(group, str(metric), scale, statistics) | labels
                         | {"arm": arm, "reference": reference, "metric": metric})  # fmt: skip
     table = pd.DataFrame(rows, columns=TREND_COLUMNS)
-    return _adjusted(table, statistics)
+    return with_adjusted_p_values(table, statistics)
 
 
 TREND_COLUMNS = ["arm", "arm_label", "reference", "reference_label", "metric", "scale", "levels",
                  "seeds", "slope", "ci_low", "ci_high", "p_value", "test_train_ratio"]  # fmt: skip
 
 
-def _by_arm(pairs: Sequence[tuple[StudyCell, StudyCell]]
-            ) -> dict[tuple[str, str], list[tuple[StudyCell, StudyCell]]]:  # fmt: skip
-    grouped: dict[tuple[str, str], list[tuple[StudyCell, StudyCell]]] = {}
-    for base, arm in pairs:
-        if pair_runs(base.run, arm.run).paired and not math.isnan(arm.x):
-            grouped.setdefault((base.arm, arm.arm), []).append((base, arm))
+def _by_arm(pairs: Sequence[Compared]) -> dict[tuple[str, str], list[Compared]]:
+    grouped: dict[tuple[str, str], list[Compared]] = {}
+    for base, arm, pair in pairs:
+        if pair.paired and not math.isnan(arm.x):
+            grouped.setdefault((base.arm, arm.arm), []).append((base, arm, pair))
     return grouped
 
 
-def _trend_row(group: Sequence[tuple[StudyCell, StudyCell]], metric: str, scale: str,
+def _trend_row(group: Sequence[Compared], metric: str, scale: str,
                statistics: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
     differences = {}
-    for base, arm in group:
-        first, second, _ = _aligned(base, arm, metric)
+    for _, arm, pair in group:
+        first, second = _aligned(pair, metric)
         differences[_scaled(arm.x, scale)] = second - first
     frame = pd.DataFrame(differences)  # rows: seeds, columns: levels
     slopes = [
@@ -299,7 +272,7 @@ def _trend_row(group: Sequence[tuple[StudyCell, StudyCell]], metric: str, scale:
         for _, row in frame.iterrows()
         if row.notna().sum() >= 2
     ]
-    ratio = max(max(b.run.test_train_ratio, a.run.test_train_ratio) for b, a in group)
+    ratio = max(max(b.run.test_train_ratio, a.run.test_train_ratio) for b, a, _ in group)
     _, p, low, high = corrected_ttest(slopes, ratio, float(statistics["confidence"]))
     return {"scale": scale, "levels": frame.shape[1], "seeds": len(slopes),
             "slope": float(np.mean(slopes)) if slopes else math.nan, "ci_low": low,

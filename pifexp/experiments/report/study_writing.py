@@ -22,9 +22,11 @@ from pifexp.experiments.report.study_tables import (
 from pifexp.experiments.report.study_text import study_latex, study_markdown
 from pifexp.experiments.report.style import FIGURES_DIR
 from pifexp.experiments.report.tables import table_csv
+from pifexp.experiments.report.writing import COMPARISONS_FILE, SEEDS_FILE
 from pifexp.files import write_text_atomic
 
 STUDY_STEM = "study"
+TRENDS_FILE = "trends.csv"
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,9 @@ def write_study_report(
         f"{STUDY_STEM}.md": markdown,
         f"{STUDY_STEM}.csv": table_csv(table, reporting),
         f"{STUDY_STEM}.tex": study_latex(table, comparisons, study, reporting),
-        "comparisons.csv": table_csv(comparisons, reporting),
-        "trends.csv": table_csv(trends, reporting),
-        "seeds.csv": table_csv(seed_table(cells, reporting), reporting),
+        COMPARISONS_FILE: table_csv(comparisons, reporting),
+        TRENDS_FILE: table_csv(trends, reporting),
+        SEEDS_FILE: table_csv(seed_table(cells, reporting), reporting),
     }
     files = [write_text_atomic(out_dir / name, text) for name, text in texts.items()]
     if reporting["figures"]["enabled"]:

@@ -232,7 +232,12 @@ def comparison_table(runs: Sequence[CellRun], reporting: Mapping[str, Any]) -> p
     for pair in sorted(pairs(runs).values(), key=lambda p: _order_key(p.pif, reporting["order"])):
         for metric in statistics["metrics"]:
             rows.append(_comparison_row(pair, str(metric), statistics))
-    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    return with_adjusted_p_values(pd.DataFrame(rows, columns=COMPARISON_COLUMNS), statistics)
+
+
+def with_adjusted_p_values(table: pd.DataFrame, statistics: Mapping[str, Any]) -> pd.DataFrame:
+    """The table with p_value_adjusted: the primary metric's p-values adjusted across its rows
+    (statistics.adjustment), and the method's name in `adjustment` on those rows."""
     primary = table["metric"] == statistics["primary_metric"]
     table["p_value_adjusted"] = math.nan
     if primary.any():
